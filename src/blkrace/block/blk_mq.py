@@ -1,0 +1,716 @@
+"""block/blk-mq.c: queue setup, request allocation, running queues, dispatch, completion.
+
+Pinned to the tree right after a0823421a4d7 (for-5.8/block, April 2020);
+see docs/research/v5.7-dispatch.md for the source of each function.
+Left out everywhere: merging, flush/FUA sequencing, polling, I/O accounting,
+rq_qos, the request timeout (comes with the hotplug work), and
+blk_mq_update_nr_hw_queues (comes with the freeze work).
+"""
+
+from __future__ import annotations
+
+from blkrace.block import blk_mq_sched
+from blkrace.block.blk_mq_tag import blk_mq_get_tag, blk_mq_init_tags, blk_mq_put_tag, blk_mq_tag_busy
+from blkrace.block.list import (
+    list_add,
+    list_add_tail,
+    list_del_init,
+    list_empty_careful,
+    list_head,
+    list_splice_tail_init,
+)
+from blkrace.block.types import (
+    BLK_MQ_CPU_WORK_BATCH,
+    BLK_MQ_F_BLOCKING,
+    BLK_MQ_F_TAG_SHARED,
+    BLK_MQ_NO_TAG,
+    BLK_MQ_REQ_INTERNAL,
+    BLK_MQ_REQ_NOWAIT,
+    BLK_MQ_RESOURCE_DELAY,
+    BLK_MQ_S_STOPPED,
+    BLK_STS_DEV_RESOURCE,
+    BLK_STS_IOERR,
+    BLK_STS_OK,
+    BLK_STS_RESOURCE,
+    MQ_RQ_COMPLETE,
+    MQ_RQ_IDLE,
+    MQ_RQ_IN_FLIGHT,
+    QUEUE_FLAG_QUIESCED,
+    RQF_ELVPRIV,
+    blk_mq_ctx,
+    blk_mq_hw_ctx,
+    request,
+    request_queue,
+)
+from blkrace.engine import READ, WRITE, access
+from blkrace.kernel.atomic import clear_bit, set_bit, test_bit
+from blkrace.kernel.bug import WARN_ON, WARN_ON_ONCE
+from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock
+from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
+from blkrace.kernel.machine import (
+    cpu_online_nocheck,
+    cpumask_first_and,
+    cpumask_next_and,
+    cpumask_test_cpu,
+    smp_processor_id,
+)
+from blkrace.kernel.sched import in_interrupt, preempt_disable, preempt_enable
+from blkrace.kernel.timer import NSEC_PER_JIFFY, msecs_to_jiffies
+from blkrace.kernel.workqueue import INIT_DELAYED_WORK, WORK_CPU_UNBOUND, mod_delayed_work_on
+
+BLK_MQ_DISPATCH_BUSY_EWMA_WEIGHT = 8
+BLK_MQ_DISPATCH_BUSY_EWMA_FACTOR = 4
+
+
+class blk_mq_alloc_data:
+    """struct blk_mq_alloc_data, block/blk-mq.h."""
+
+    __slots__ = ("q", "flags", "cmd_flags", "ctx", "hctx")
+
+    def __init__(self, q, flags=0, cmd_flags=0):
+        self.q = q
+        self.flags = flags
+        self.cmd_flags = cmd_flags
+        self.ctx = None
+        self.hctx = None
+
+
+# ------------------------------------------------------------------- setup
+
+
+def blk_mq_init_queue(k, set_, name, cpu_map):
+    """blk_mq_init_queue() + blk_mq_realloc_hw_ctxs() + blk_mq_map_swqueue().
+
+    ``cpu_map[cpu]`` is the hctx index serving ``cpu`` (the queue map that
+    blk_mq_map_queues() or the driver's managed-IRQ affinity would build).
+    """
+    q = request_queue(k, name, set_)
+    for i in range(set_.nr_hw_queues):
+        cpus = [cpu for cpu in range(k.nr_cpu_ids) if cpu_map[cpu] == i]
+        hctx = blk_mq_hw_ctx(q, i, cpus, set_.flags)
+        hctx.tags = set_.tags[i]
+        hctx.run_work = INIT_DELAYED_WORK(blk_mq_run_work_fn, f"{hctx.name}->run_work", hctx)
+        hctx.next_cpu = cpumask_first_and(hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids)
+        q.queue_hw_ctx.append(hctx)
+    for cpu in range(k.nr_cpu_ids):
+        ctx = blk_mq_ctx(q, cpu)
+        hctx = q.queue_hw_ctx[cpu_map[cpu]]
+        ctx.hctx = hctx
+        ctx.index_hw = hctx.nr_ctx
+        hctx.ctxs.append(ctx)
+        hctx.nr_ctx += 1
+        q.queue_ctx.append(ctx)
+    for hctx in q.queue_hw_ctx:
+        hctx.dispatch_from = hctx.ctxs[0] if hctx.ctxs else None
+    return q
+
+
+def blk_mq_alloc_tag_set(set_):
+    """blk_mq_alloc_tag_set(): driver tags and their static requests, per hw queue."""
+    for i in range(set_.nr_hw_queues):
+        tags = blk_mq_init_tags(f"tags{i}", set_.queue_depth)
+        tags.static_rqs = [None] * set_.queue_depth
+        set_.tags.append(tags)
+    return 0
+
+
+def blk_mq_alloc_sched_tags(q, nr_requests):
+    """blk_mq_sched_alloc_tags(): per-hctx scheduler tags and static requests."""
+    for hctx in q.queue_hw_ctx:
+        tags = blk_mq_init_tags(f"{hctx.name}->sched_tags", nr_requests)
+        tags.static_rqs = [request(f"rq{hctx.queue_num}.{i}", q) for i in range(nr_requests)]
+        hctx.sched_tags = tags
+    q.nr_requests = nr_requests
+
+
+# -------------------------------------------------------------- small helpers
+
+
+def blk_mq_get_ctx(q):
+    """blk_mq_get_ctx(): this CPU's software queue."""
+    return q.queue_ctx[smp_processor_id(q.k)]
+
+
+def blk_mq_map_queue(q, cmd_flags, ctx):
+    """blk_mq_map_queue(): the hctx serving ``ctx`` (one map type in the model)."""
+    return ctx.hctx
+
+
+def blk_mq_hctx_stopped(hctx):
+    """blk_mq_hctx_stopped(): STOPPED is only set by drivers that stop queues; none here."""
+    return bool(hctx.state.bits >> BLK_MQ_S_STOPPED & 1)
+
+
+def blk_queue_quiesced(q):
+    return bool(q.queue_flags.bits >> QUEUE_FLAG_QUIESCED & 1)
+
+
+def hctx_lock(hctx):
+    """hctx_lock(): RCU for non-BLOCKING queues (SRCU comes with quiesce)."""
+    rcu_read_lock(hctx.queue.k)
+
+
+def hctx_unlock(hctx):
+    rcu_read_unlock(hctx.queue.k)
+
+
+def blk_mq_update_dispatch_busy(hctx, busy):
+    """blk_mq_update_dispatch_busy(): the EWMA that picks the none-scheduler dispatch path."""
+    if hctx.queue.elevator is not None:
+        return
+    ewma = hctx.dispatch_busy
+    if not ewma and not busy:
+        return
+    ewma *= BLK_MQ_DISPATCH_BUSY_EWMA_WEIGHT - 1
+    if busy:
+        ewma += 1 << BLK_MQ_DISPATCH_BUSY_EWMA_FACTOR
+    ewma //= BLK_MQ_DISPATCH_BUSY_EWMA_WEIGHT
+    hctx.dispatch_busy = ewma
+
+
+# --------------------------------------------------------- request allocation
+
+
+def blk_mq_rq_ctx_init(data, tag):
+    """blk_mq_rq_ctx_init(): a sched tag with an elevator, else a driver tag."""
+    tags = data.hctx.sched_tags if data.flags & BLK_MQ_REQ_INTERNAL else data.hctx.tags
+    rq = tags.static_rqs[tag]
+    if rq is None:
+        rq = tags.static_rqs[tag] = request(f"rq{data.hctx.queue_num}.{tag}", data.q)
+    if data.flags & BLK_MQ_REQ_INTERNAL:
+        rq.tag = BLK_MQ_NO_TAG
+        rq.internal_tag = tag
+    else:
+        rq.tag = tag
+        rq.internal_tag = BLK_MQ_NO_TAG
+        data.hctx.tags.rqs[tag] = rq
+    rq.mq_ctx = data.ctx
+    rq.mq_hctx = data.hctx
+    rq.rq_flags = 0
+    rq.cmd_flags = data.cmd_flags
+    rq.state = MQ_RQ_IDLE
+    rq.bio = None
+    rq.end_io = None
+    rq.elv = None
+    rq.status = BLK_STS_OK
+    return rq
+
+
+async def blk_mq_get_request(q, bio, data):
+    """blk_mq_get_request(), block/blk-mq.c (v5.7): map ctx/hctx, get a tag, init."""
+    e = q.elevator
+    data.q = q
+    data.ctx = blk_mq_get_ctx(q)
+    data.hctx = blk_mq_map_queue(q, data.cmd_flags, data.ctx)
+    if e is not None:
+        data.flags |= BLK_MQ_REQ_INTERNAL
+    else:
+        blk_mq_tag_busy(data.hctx)
+    tag = await blk_mq_get_tag(data)
+    if tag == BLK_MQ_NO_TAG:
+        return None
+    rq = blk_mq_rq_ctx_init(data, tag)
+    if e is not None and e.type.ops.prepare_request is not None:
+        await e.type.ops.prepare_request(rq, bio)
+        rq.rq_flags |= RQF_ELVPRIV
+    data.hctx.queued += 1
+    return rq
+
+
+def blk_mq_bio_to_request(rq, bio):
+    """blk_mq_bio_to_request(): the request carries the bio."""
+    rq.bio = bio
+    rq.cmd_flags = bio.bi_opf
+
+
+# ------------------------------------------------------------- submission
+
+
+async def blk_mq_make_request(q, bio):
+    """blk_mq_make_request(), block/blk-mq.c (v5.7), the make_request_fn of blk-mq queues."""
+    k = q.k
+    data = blk_mq_alloc_data(q, cmd_flags=bio.bi_opf)
+    rq = await blk_mq_get_request(q, bio, data)
+    if rq is None:
+        bio.bi_status = BLK_STS_IOERR
+        return
+    blk_mq_bio_to_request(rq, bio)
+    plug = k.current.plug  # blk_mq_plug()
+    if plug is not None and (q.nr_hw_queues == 1 or q.mq_ops.commit_rqs is not None):
+        # Plug even with an elevator: the flush inserts and runs the queue inline.
+        plug.mq_list.append(rq)  # blk_add_rq_to_plug(): the plug is the task's own
+        plug.rq_count += 1
+    elif q.elevator is not None:
+        await blk_mq_sched.blk_mq_sched_insert_request(rq, False, True, True)
+    else:
+        # The none scheduler without a plug: issue directly (sync I/O on multi-queue).
+        await blk_mq_try_issue_directly(data.hctx, rq)
+
+
+async def blk_mq_flush_plug_list(k, plug, from_schedule):
+    """blk_mq_flush_plug_list(): insert the plugged requests per (hctx, ctx) and run."""
+    if not plug.mq_list:
+        return
+    lst, plug.mq_list = plug.mq_list, []
+    plug.rq_count = 0
+    while lst:
+        head = lst[0]
+        n = 1
+        while n < len(lst) and lst[n].mq_hctx is head.mq_hctx and lst[n].mq_ctx is head.mq_ctx:
+            n += 1
+        batch, lst = lst[:n], lst[n:]
+        await blk_mq_sched.blk_mq_sched_insert_requests(head.mq_hctx, head.mq_ctx, batch, from_schedule)
+
+
+async def blk_mq_insert_requests(hctx, ctx, rqs):
+    """blk_mq_insert_requests(): onto the software queue, and mark it pending."""
+    k = hctx.queue.k
+    await spin_lock(k, ctx.lock)
+    for rq in rqs:
+        await list_add_tail(rq, ctx.rq_list)
+    await blk_mq_hctx_mark_pending(hctx, ctx)
+    await spin_unlock(k, ctx.lock)
+
+
+async def blk_mq_hctx_mark_pending(hctx, ctx):
+    await set_bit(ctx.index_hw, hctx.ctx_map)
+
+
+async def blk_mq_request_bypass_insert(rq, at_head, run_queue):
+    """blk_mq_request_bypass_insert(): straight onto hctx->dispatch."""
+    hctx = rq.mq_hctx
+    k = hctx.queue.k
+    await spin_lock(k, hctx.lock)
+    if at_head:
+        await list_add(rq, hctx.dispatch)
+    else:
+        await list_add_tail(rq, hctx.dispatch)
+    await spin_unlock(k, hctx.lock)
+    if run_queue:
+        await blk_mq_run_hw_queue(hctx, False)
+
+
+async def __blk_mq_issue_directly(hctx, rq, last):
+    """__blk_mq_issue_directly(): ->queue_rq; a busy driver gets the request back."""
+    q = rq.q
+    ret = await q.mq_ops.queue_rq(hctx, rq, last)
+    if ret == BLK_STS_OK:
+        blk_mq_update_dispatch_busy(hctx, False)
+    elif ret in (BLK_STS_RESOURCE, BLK_STS_DEV_RESOURCE):
+        blk_mq_update_dispatch_busy(hctx, True)
+        await __blk_mq_requeue_request(rq)
+    else:
+        blk_mq_update_dispatch_busy(hctx, False)
+    return ret
+
+
+async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
+    """__blk_mq_try_issue_directly(): budget, driver tag, ->queue_rq; else insert."""
+    q = rq.q
+    run_queue = True
+    if blk_mq_hctx_stopped(hctx) or blk_queue_quiesced(q):
+        run_queue = False
+        bypass_insert = False
+    elif q.elevator is not None and not bypass_insert:
+        pass
+    elif not await blk_mq_get_dispatch_budget(hctx):
+        pass
+    elif not await blk_mq_get_driver_tag(rq):
+        await blk_mq_put_dispatch_budget(hctx)
+    else:
+        return await __blk_mq_issue_directly(hctx, rq, last)
+    # insert:
+    if bypass_insert:
+        return BLK_STS_RESOURCE
+    await blk_mq_request_bypass_insert(rq, False, run_queue)
+    return BLK_STS_OK
+
+
+async def blk_mq_try_issue_directly(hctx, rq):
+    """blk_mq_try_issue_directly(): from the submitter, under hctx_lock."""
+    hctx_lock(hctx)
+    ret = await __blk_mq_try_issue_directly(hctx, rq, False, True)
+    if ret in (BLK_STS_RESOURCE, BLK_STS_DEV_RESOURCE):
+        await blk_mq_request_bypass_insert(rq, False, True)
+    elif ret != BLK_STS_OK:
+        await blk_mq_end_request(rq, ret)
+    hctx_unlock(hctx)
+
+
+async def blk_mq_request_issue_directly(rq, last):
+    hctx = rq.mq_hctx
+    hctx_lock(hctx)
+    ret = await __blk_mq_try_issue_directly(hctx, rq, True, last)
+    hctx_unlock(hctx)
+    return ret
+
+
+async def blk_mq_try_issue_list_directly(hctx, rqs):
+    """blk_mq_try_issue_list_directly(): issue a plug's requests one by one."""
+    queued = 0
+    while rqs:
+        rq = rqs.pop(0)
+        ret = await blk_mq_request_issue_directly(rq, not rqs)
+        if ret != BLK_STS_OK:
+            if ret in (BLK_STS_RESOURCE, BLK_STS_DEV_RESOURCE):
+                await blk_mq_request_bypass_insert(rq, False, not rqs)
+                break
+            await blk_mq_end_request(rq, ret)
+        else:
+            queued += 1
+    if rqs and hctx.queue.mq_ops.commit_rqs is not None and queued:
+        await hctx.queue.mq_ops.commit_rqs(hctx)
+
+
+async def __blk_mq_requeue_request(rq):
+    """__blk_mq_requeue_request(): back to idle, the driver tag kept for the retry."""
+    rq.state = MQ_RQ_IDLE
+
+
+# ------------------------------------------------------------- running queues
+
+
+async def blk_mq_hctx_has_pending(hctx):
+    """blk_mq_hctx_has_pending(): lockless looks at dispatch, ctx_map and the elevator."""
+    if not await list_empty_careful(hctx.dispatch):
+        return True
+    await access(hctx.ctx_map, READ)
+    if hctx.ctx_map.bits:
+        return True
+    return await blk_mq_sched.blk_mq_sched_has_work(hctx)
+
+
+async def blk_mq_run_hw_queue(hctx, async_):
+    """blk_mq_run_hw_queue(), block/blk-mq.c: run if anything is pending."""
+    hctx_lock(hctx)
+    await access(hctx.queue.queue_flags, READ)
+    need_run = not blk_queue_quiesced(hctx.queue) and await blk_mq_hctx_has_pending(hctx)
+    hctx_unlock(hctx)
+    if need_run:
+        await __blk_mq_delay_run_hw_queue(hctx, async_, 0)
+
+
+async def __blk_mq_delay_run_hw_queue(hctx, async_, msecs):
+    """__blk_mq_delay_run_hw_queue(): inline on a mapped CPU, else through kblockd."""
+    k = hctx.queue.k
+    if blk_mq_hctx_stopped(hctx):
+        return
+    if not async_ and not hctx.flags & BLK_MQ_F_BLOCKING:
+        preempt_disable(k)  # get_cpu()
+        cpu = smp_processor_id(k)
+        if cpumask_test_cpu(cpu, hctx.cpumask):
+            await __blk_mq_run_hw_queue(hctx)
+            preempt_enable(k)  # put_cpu()
+            return
+        preempt_enable(k)
+    await kblockd_mod_delayed_work_on(k, blk_mq_hctx_next_cpu(hctx), hctx.run_work, msecs_to_jiffies(msecs))
+
+
+async def blk_mq_delay_run_hw_queue(hctx, msecs):
+    """blk_mq_delay_run_hw_queue(): always (re)arms run_work; no has_pending check."""
+    await __blk_mq_delay_run_hw_queue(hctx, True, msecs)
+
+
+async def blk_mq_run_hw_queues(q, async_):
+    """blk_mq_run_hw_queues(): every hctx of the queue, has_pending-filtered."""
+    for hctx in q.queue_hw_ctx:
+        if blk_mq_hctx_stopped(hctx):
+            continue
+        await blk_mq_run_hw_queue(hctx, async_)
+
+
+async def blk_mq_delay_run_hw_queues(q, msecs):
+    """blk_mq_delay_run_hw_queues() (Doug Anderson's 2/4): every hctx after ``msecs``."""
+    for hctx in q.queue_hw_ctx:
+        if blk_mq_hctx_stopped(hctx):
+            continue
+        await blk_mq_delay_run_hw_queue(hctx, msecs)
+
+
+async def __blk_mq_run_hw_queue(hctx):
+    """__blk_mq_run_hw_queue(): dispatch under hctx_lock, on a CPU of the hctx."""
+    k = hctx.queue.k
+    cpu = smp_processor_id(k)
+    WARN_ON(k, not cpumask_test_cpu(cpu, hctx.cpumask) and cpu_online_nocheck(k, hctx.next_cpu))
+    WARN_ON_ONCE(k, in_interrupt(k))
+    hctx_lock(hctx)
+    await blk_mq_sched.blk_mq_sched_dispatch_requests(hctx)
+    hctx_unlock(hctx)
+
+
+async def blk_mq_run_work_fn(k, work):
+    """blk_mq_run_work_fn(): kblockd runs the hctx (no has_pending re-check)."""
+    hctx = work.data
+    if await test_bit(BLK_MQ_S_STOPPED, hctx.state):
+        return
+    await __blk_mq_run_hw_queue(hctx)
+
+
+def blk_mq_hctx_next_cpu(hctx):
+    """blk_mq_hctx_next_cpu(): round-robin the hctx's online CPUs every 8 runs."""
+    k = hctx.queue.k
+    if hctx.queue.nr_hw_queues == 1:
+        return WORK_CPU_UNBOUND
+    next_cpu = hctx.next_cpu
+    hctx.next_cpu_batch -= 1
+    if hctx.next_cpu_batch <= 0:
+        next_cpu = cpumask_next_and(next_cpu, hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids)
+        if next_cpu >= k.nr_cpu_ids:
+            next_cpu = cpumask_first_and(hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids)
+        hctx.next_cpu_batch = BLK_MQ_CPU_WORK_BATCH
+    if not cpu_online_nocheck(k, next_cpu):
+        # No mapped CPU online: "should only happen in the path of handling CPU DEAD".
+        hctx.next_cpu = next_cpu
+        hctx.next_cpu_batch = 1
+        return WORK_CPU_UNBOUND
+    hctx.next_cpu = next_cpu
+    return next_cpu
+
+
+async def kblockd_mod_delayed_work_on(k, cpu, dwork, delay_jiffies):
+    """kblockd_mod_delayed_work_on(), block/blk-core.c. A jiffy is 1 ms here."""
+    return await mod_delayed_work_on(k, cpu, k.kblockd_workqueue, dwork, delay_jiffies * NSEC_PER_JIFFY)
+
+
+# ------------------------------------------------------------------ dispatch
+
+
+async def blk_mq_get_dispatch_budget(hctx):
+    """blk_mq_get_dispatch_budget(), block/blk-mq.h: only SCSI has a budget."""
+    q = hctx.queue
+    if q.mq_ops.get_budget is not None:
+        return await q.mq_ops.get_budget(hctx)
+    return True
+
+
+async def blk_mq_put_dispatch_budget(hctx):
+    q = hctx.queue
+    if q.mq_ops.put_budget is not None:
+        await q.mq_ops.put_budget(hctx)
+
+
+async def blk_mq_get_driver_tag(rq):
+    """blk_mq_get_driver_tag(): a NOWAIT driver tag for a request that has a sched tag."""
+    if rq.tag != BLK_MQ_NO_TAG:
+        return True
+    data = blk_mq_alloc_data(rq.q, BLK_MQ_REQ_NOWAIT, rq.cmd_flags)
+    data.hctx = rq.mq_hctx
+    data.ctx = rq.mq_ctx
+    blk_mq_tag_busy(data.hctx)
+    rq.tag = await blk_mq_get_tag(data)
+    if rq.tag != BLK_MQ_NO_TAG:
+        data.hctx.tags.rqs[rq.tag] = rq
+    return rq.tag != BLK_MQ_NO_TAG
+
+
+async def blk_mq_put_driver_tag(rq):
+    """blk_mq_put_driver_tag(): only a request with a sched tag gives its driver tag back."""
+    if rq.tag == BLK_MQ_NO_TAG or rq.internal_tag == BLK_MQ_NO_TAG:
+        return
+    await blk_mq_put_tag(rq.mq_hctx.tags, rq.mq_ctx, rq.tag)
+    rq.tag = BLK_MQ_NO_TAG
+
+
+async def blk_mq_mark_tag_wait(hctx, rq):
+    """blk_mq_mark_tag_wait(): non-shared tags: mark RESTART and retry the tag.
+
+    The shared-tag branch (dispatch_wait on the sbitmap wait queue) comes
+    with the sbitmap; no scenario here shares a tag set.
+    """
+    if not hctx.flags & BLK_MQ_F_TAG_SHARED:
+        await blk_mq_sched.blk_mq_sched_mark_restart_hctx(hctx)
+        return await blk_mq_get_driver_tag(rq)
+    raise NotImplementedError("blk_mq_mark_tag_wait() for shared tags is not modelled yet")
+
+
+async def blk_mq_handle_dev_resource(rq, lst):
+    """blk_mq_handle_dev_resource(): the driver is busy: put the request back first."""
+    nxt = lst[0] if lst else None
+    if nxt is not None:
+        await blk_mq_put_driver_tag(nxt)
+    lst.insert(0, rq)
+    await __blk_mq_requeue_request(rq)
+
+
+async def blk_mq_dispatch_rq_list(q, lst, got_budget):
+    """blk_mq_dispatch_rq_list(), block/blk-mq.c: send requests to the driver.
+
+    ``lst`` is the caller's private list (a Python list of requests).
+    Returns True if it dispatched something and more may come.
+    """
+    k = q.k
+    if not lst:
+        return False
+    WARN_ON(k, len(lst) != 1 and got_budget)
+    no_tag = False
+    no_budget_avail = False  # Doug Anderson's 1/4: "no budget" is a reason to kick
+    ret = BLK_STS_OK
+    errors = queued = 0
+    hctx = None
+    while lst:
+        rq = lst[0]
+        hctx = rq.mq_hctx
+        if not got_budget and not await blk_mq_get_dispatch_budget(hctx):
+            await blk_mq_put_driver_tag(rq)
+            no_budget_avail = True
+            break
+        if not await blk_mq_get_driver_tag(rq):
+            # The initial allocation failed: rerun when a tag is freed.
+            if not await blk_mq_mark_tag_wait(hctx, rq):
+                await blk_mq_put_dispatch_budget(hctx)
+                if hctx.flags & BLK_MQ_F_TAG_SHARED:
+                    no_tag = True
+                break
+        lst.pop(0)
+        last = not lst or not await blk_mq_get_driver_tag(lst[0])
+        ret = await q.mq_ops.queue_rq(hctx, rq, last)
+        if ret in (BLK_STS_RESOURCE, BLK_STS_DEV_RESOURCE):
+            await blk_mq_handle_dev_resource(rq, lst)
+            break
+        if ret != BLK_STS_OK:
+            errors += 1
+            await blk_mq_end_request(rq, BLK_STS_IOERR)
+            continue
+        queued += 1
+    if lst:
+        if q.mq_ops.commit_rqs is not None and queued:
+            await q.mq_ops.commit_rqs(hctx)
+        await spin_lock(k, hctx.lock)
+        leftovers = list_head("leftovers")
+        leftovers.items = list(lst)
+        lst.clear()
+        await list_splice_tail_init(leftovers, hctx.dispatch)
+        await spin_unlock(k, hctx.lock)
+        # If SCHED_RESTART was set by the caller and is clear now, another
+        # thread cleared it and a rerun is needed.  (No smp_mb() here yet.)
+        needs_restart = await blk_mq_sched.blk_mq_sched_needs_restart(hctx)
+        # ``no_tag and list_empty_careful(&hctx->dispatch_wait.entry)``: no_tag
+        # is only ever set for shared tags, which the model does not have.
+        if not needs_restart or no_tag:
+            await blk_mq_run_hw_queue(hctx, True)
+        elif needs_restart and (ret == BLK_STS_RESOURCE or no_budget_avail):
+            await blk_mq_delay_run_hw_queue(hctx, BLK_MQ_RESOURCE_DELAY)
+        blk_mq_update_dispatch_busy(hctx, True)
+        return False
+    blk_mq_update_dispatch_busy(hctx, False)
+    if ret in (BLK_STS_RESOURCE, BLK_STS_DEV_RESOURCE):
+        return False
+    return (queued + errors) != 0
+
+
+async def blk_mq_flush_busy_ctxs(hctx, lst):
+    """blk_mq_flush_busy_ctxs(): take every request off the hctx's software queues."""
+    k = hctx.queue.k
+    for ctx in hctx.ctxs:
+        await access(hctx.ctx_map, READ)
+        if not hctx.ctx_map.bits >> ctx.index_hw & 1:
+            continue
+        await spin_lock(k, ctx.lock)
+        tmp = list_head("flush")
+        await list_splice_tail_init(ctx.rq_list, tmp)
+        lst.extend(tmp.items)
+        await clear_bit(ctx.index_hw, hctx.ctx_map)
+        await spin_unlock(k, ctx.lock)
+
+
+async def blk_mq_dequeue_from_ctx(hctx, start):
+    """blk_mq_dequeue_from_ctx(): the first request of the busy ctxs, round-robin from ``start``."""
+    k = hctx.queue.k
+    n = hctx.nr_ctx
+    first = start.index_hw if start is not None else 0
+    for i in range(n):
+        ctx = hctx.ctxs[(first + i) % n]
+        await access(hctx.ctx_map, READ)
+        if not hctx.ctx_map.bits >> ctx.index_hw & 1:
+            continue
+        await spin_lock(k, ctx.lock)
+        rq = None
+        if ctx.rq_list.items:
+            rq = ctx.rq_list.items[0]
+            await list_del_init(rq, ctx.rq_list)
+            if not ctx.rq_list.items:
+                await clear_bit(ctx.index_hw, hctx.ctx_map)
+        await spin_unlock(k, ctx.lock)
+        if rq is not None:
+            return rq
+    return None
+
+
+# -------------------------------------------------------------- completion
+
+
+async def blk_mq_start_request(rq):
+    """blk_mq_start_request(): the driver owns it now (the timeout comes later)."""
+    await access(rq, WRITE)
+    rq.state = MQ_RQ_IN_FLIGHT
+
+
+async def blk_mq_complete_request(rq):
+    """blk_mq_complete_request() -> __blk_mq_complete_request().
+
+    With several hw queues and CPUs sharing a cache, the completion runs
+    ->complete right here, in the interrupt (the IPI to the submitting CPU
+    and the block softirq come with the hotplug work).
+    """
+    await access(rq, WRITE)
+    rq.state = MQ_RQ_COMPLETE
+    await rq.q.mq_ops.complete(rq)
+    return True
+
+
+async def blk_update_request(rq, error):
+    """blk_update_request(): end the request's bio (the whole of it: no partial completions)."""
+    bio = rq.bio
+    if bio is not None:
+        rq.bio = None
+        bio.bi_status = error
+        await bio_endio(rq.q.k, bio)
+    return False
+
+
+async def bio_endio(k, bio):
+    """bio_endio(), block/bio.c."""
+    bio.ended = True
+    if bio.bi_end_io is not None:
+        await bio.bi_end_io(k, bio)
+
+
+async def blk_mq_end_request(rq, error):
+    """blk_mq_end_request()."""
+    await blk_update_request(rq, error)
+    await __blk_mq_end_request(rq, error)
+
+
+async def __blk_mq_end_request(rq, error):
+    """__blk_mq_end_request(): end_io, or free the request."""
+    rq.status = error
+    if rq.end_io is not None:
+        await rq.end_io(rq, error)
+    else:
+        await blk_mq_free_request(rq)
+
+
+async def blk_mq_free_request(rq):
+    """blk_mq_free_request(): the elevator's finish_request, then free."""
+    q = rq.q
+    e = q.elevator
+    if rq.rq_flags & RQF_ELVPRIV and e is not None and e.type.ops.finish_request is not None:
+        await e.type.ops.finish_request(rq)
+    rq.state = MQ_RQ_IDLE
+    await __blk_mq_free_request(rq)
+
+
+async def __blk_mq_free_request(rq):
+    """__blk_mq_free_request(): give back both tags, then the RESTART rerun."""
+    hctx = rq.mq_hctx
+    ctx = rq.mq_ctx
+    sched_tag = rq.internal_tag
+    rq.mq_hctx = None
+    if rq.tag != BLK_MQ_NO_TAG:
+        hctx.tags.rqs[rq.tag] = None
+        await blk_mq_put_tag(hctx.tags, ctx, rq.tag)
+        rq.tag = BLK_MQ_NO_TAG
+    if sched_tag != BLK_MQ_NO_TAG:
+        await blk_mq_put_tag(hctx.sched_tags, ctx, sched_tag)
+        rq.internal_tag = BLK_MQ_NO_TAG
+    await blk_mq_sched.blk_mq_sched_restart(hctx)

@@ -1,0 +1,260 @@
+"""The structs of include/linux/blk-mq.h, blkdev.h and blk_types.h the model uses.
+
+Plain slotted classes without behaviour: functions that stand for kernel
+functions live in the modules named after the kernel files and take the
+struct as their first argument, as in C.
+"""
+
+from __future__ import annotations
+
+from blkrace.block.list import list_head
+from blkrace.kernel.atomic import bitmap
+from blkrace.kernel.locking.spinlock import spinlock_t
+from blkrace.kernel.machine import cpumask
+
+BLK_MQ_NO_TAG = -1
+BLK_MQ_TAG_FAIL = -1
+
+# hctx->state bits
+BLK_MQ_S_STOPPED = 0
+BLK_MQ_S_TAG_ACTIVE = 1
+BLK_MQ_S_SCHED_RESTART = 2
+
+# tag set flags
+BLK_MQ_F_SHOULD_MERGE = 1 << 0
+BLK_MQ_F_TAG_SHARED = 1 << 1
+BLK_MQ_F_BLOCKING = 1 << 5
+
+# blk_mq_alloc_data flags
+BLK_MQ_REQ_NOWAIT = 1 << 0
+BLK_MQ_REQ_RESERVED = 1 << 1
+BLK_MQ_REQ_INTERNAL = 1 << 2
+
+# request_queue flags
+QUEUE_FLAG_STOPPED = 0
+QUEUE_FLAG_QUIESCED = 24
+
+# request states
+MQ_RQ_IDLE = 0
+MQ_RQ_IN_FLIGHT = 1
+MQ_RQ_COMPLETE = 2
+
+# rq_flags
+RQF_ELVPRIV = 1 << 12
+
+# blk_status_t
+BLK_STS_OK = 0
+BLK_STS_RESOURCE = 9
+BLK_STS_DEV_RESOURCE = 13
+BLK_STS_IOERR = 10
+BLK_STS_TIMEOUT = 3
+BLK_STS_NAMES = {
+    BLK_STS_OK: "BLK_STS_OK",
+    BLK_STS_RESOURCE: "BLK_STS_RESOURCE",
+    BLK_STS_DEV_RESOURCE: "BLK_STS_DEV_RESOURCE",
+    BLK_STS_IOERR: "BLK_STS_IOERR",
+    BLK_STS_TIMEOUT: "BLK_STS_TIMEOUT",
+}
+
+REQ_OP_READ = 0
+REQ_OP_WRITE = 1
+REQ_SYNC = 1 << 11
+
+BLK_MQ_RESOURCE_DELAY = 3  # ms
+BLK_MQ_CPU_WORK_BATCH = 8
+
+
+class bio:
+    """struct bio: what a submitter hands the block layer, and how it ends."""
+
+    __slots__ = ("name", "bi_opf", "bi_status", "bi_end_io", "bi_private", "submitter", "ended", "bi_disk")
+
+    def __init__(self, name, opf, end_io=None, private=None):
+        self.name = name
+        self.bi_opf = opf
+        self.bi_status = BLK_STS_OK
+        self.bi_end_io = end_io  # async end_io(k, bio)
+        self.bi_private = private
+        self.submitter = None  # comm of the submitting task
+        self.ended = False
+        self.bi_disk = None  # the request_queue
+
+
+class request:
+    """struct request."""
+
+    __slots__ = (
+        "name",
+        "q",
+        "mq_ctx",
+        "mq_hctx",
+        "tag",
+        "internal_tag",
+        "state",
+        "cmd_flags",
+        "rq_flags",
+        "bio",
+        "end_io",
+        "elv",
+        "special",
+        "deadline",
+        "status",
+    )
+
+    def __init__(self, name, q):
+        self.name = name
+        self.q = q
+        self.mq_ctx = None
+        self.mq_hctx = None
+        self.tag = BLK_MQ_NO_TAG
+        self.internal_tag = BLK_MQ_NO_TAG
+        self.state = MQ_RQ_IDLE
+        self.cmd_flags = 0
+        self.rq_flags = 0
+        self.bio = None
+        self.end_io = None
+        self.elv = None  # the elevator's private data (bfq: the bfq_queue)
+        self.special = None  # the driver's per-request data (a scsi_cmnd)
+        self.deadline = 0
+        self.status = BLK_STS_OK
+
+    def __repr__(self):
+        return f"<{self.name} tag={self.tag} sched_tag={self.internal_tag} state={self.state}>"
+
+
+class blk_mq_tags:
+    """struct blk_mq_tags over a simple bitmap allocator (the sbitmap comes with hotplug)."""
+
+    __slots__ = ("name", "nr_tags", "used", "rqs", "static_rqs", "wait")
+
+    def __init__(self, name, nr_tags):
+        self.name = name
+        self.nr_tags = nr_tags
+        self.used = 0  # bit i set: tag i allocated
+        self.rqs = [None] * nr_tags  # driver tags: the request now owning the tag
+        self.static_rqs = []
+        self.wait = None  # WaitQueue of blk_mq_get_tag sleepers
+
+
+class blk_mq_tag_set:
+    __slots__ = ("ops", "nr_hw_queues", "queue_depth", "flags", "tags", "driver_data", "cmd_size")
+
+    def __init__(self, ops, nr_hw_queues, queue_depth, flags=BLK_MQ_F_SHOULD_MERGE):
+        self.ops = ops
+        self.nr_hw_queues = nr_hw_queues
+        self.queue_depth = queue_depth
+        self.flags = flags
+        self.tags = []
+        self.driver_data = None
+        self.cmd_size = 0
+
+
+class blk_mq_ops:
+    """struct blk_mq_ops: the driver's table; optional ops are None."""
+
+    __slots__ = ("queue_rq", "commit_rqs", "get_budget", "put_budget", "complete", "timeout")
+
+    def __init__(self, queue_rq, commit_rqs=None, get_budget=None, put_budget=None, complete=None, timeout=None):
+        self.queue_rq = queue_rq
+        self.commit_rqs = commit_rqs
+        self.get_budget = get_budget
+        self.put_budget = put_budget
+        self.complete = complete
+        self.timeout = timeout
+
+
+class blk_mq_ctx:
+    """struct blk_mq_ctx: the per-CPU software queue."""
+
+    __slots__ = ("name", "cpu", "rq_list", "lock", "hctx", "index_hw", "queue")
+
+    def __init__(self, q, cpu):
+        self.name = f"ctx{cpu}"
+        self.cpu = cpu
+        self.rq_list = list_head(f"ctx{cpu}->rq_lists")
+        self.lock = spinlock_t(f"ctx{cpu}->lock")
+        self.hctx = None
+        self.index_hw = 0
+        self.queue = q
+
+
+class blk_mq_hw_ctx:
+    """struct blk_mq_hw_ctx."""
+
+    __slots__ = (
+        "name",
+        "queue",
+        "queue_num",
+        "cpumask",
+        "ctxs",
+        "nr_ctx",
+        "ctx_map",
+        "dispatch",
+        "lock",
+        "state",
+        "run_work",
+        "tags",
+        "sched_tags",
+        "next_cpu",
+        "next_cpu_batch",
+        "dispatch_busy",
+        "flags",
+        "dispatch_from",
+        "run",
+        "queued",
+    )
+
+    def __init__(self, q, idx, cpus, flags):
+        self.name = f"hctx{idx}"
+        self.queue = q
+        self.queue_num = idx
+        self.cpumask = cpumask(f"hctx{idx}->cpumask", cpus)
+        self.ctxs = []
+        self.nr_ctx = 0
+        self.ctx_map = bitmap(f"hctx{idx}->ctx_map")
+        self.dispatch = list_head(f"hctx{idx}->dispatch")
+        self.lock = spinlock_t(f"hctx{idx}->lock")
+        self.state = bitmap(f"hctx{idx}->state")
+        self.run_work = None
+        self.tags = None
+        self.sched_tags = None
+        self.next_cpu = 0
+        self.next_cpu_batch = BLK_MQ_CPU_WORK_BATCH
+        self.dispatch_busy = 0
+        self.flags = flags
+        self.dispatch_from = None
+        self.run = 0
+        self.queued = 0
+
+
+class request_queue:
+    """struct request_queue."""
+
+    __slots__ = (
+        "k",
+        "name",
+        "queue_hw_ctx",
+        "nr_hw_queues",
+        "queue_ctx",
+        "elevator",
+        "mq_ops",
+        "tag_set",
+        "queuedata",
+        "queue_flags",
+        "nr_requests",
+        "bios",
+    )
+
+    def __init__(self, k, name, set_):
+        self.k = k
+        self.name = name
+        self.tag_set = set_
+        self.mq_ops = set_.ops
+        self.queue_hw_ctx = []
+        self.nr_hw_queues = set_.nr_hw_queues
+        self.queue_ctx = []
+        self.elevator = None
+        self.queuedata = None
+        self.queue_flags = bitmap(f"{name}->queue_flags")
+        self.nr_requests = set_.queue_depth
+        self.bios = []  # every bio submitted, for the end-of-run checks

@@ -1,0 +1,261 @@
+"""SCSI mid layer (drivers/scsi/scsi_lib.c, scsi.c, v5.7) and a scsi_debug-like host.
+
+The dispatch budget of blk-mq is SCSI's: ``sdev->device_busy`` against
+``sdev->queue_depth``, one counter for all hw queues of the device's
+request_queue.  Completion gives the budget back (scsi_device_unbusy) and
+then runs every hw queue (scsi_end_request); nothing else kicks a queue.
+
+The low-level driver is reduced to what the race needs: queuecommand()
+starts a timer for the device latency; when it fires, the hw queue's
+(managed) interrupt is raised on its CPU and the handler completes the
+command (scsi_debug does the same from an hrtimer).
+"""
+
+from __future__ import annotations
+
+from blkrace.block import blk_mq
+from blkrace.block.types import (
+    BLK_STS_DEV_RESOURCE,
+    BLK_STS_OK,
+    BLK_STS_RESOURCE,
+    blk_mq_ops,
+    blk_mq_tag_set,
+)
+from blkrace.engine import NSEC_PER_USEC
+from blkrace.kernel.atomic import (
+    atomic_dec,
+    atomic_dec_return,
+    atomic_inc_return,
+    atomic_read,
+    atomic_t,
+    bitmap,
+    clear_bit,
+    test_and_set_bit,
+)
+from blkrace.kernel.irq import generic_handle_irq, irq_desc
+
+SCSI_QUEUE_DELAY = 3  # ms
+SCMD_STATE_COMPLETE = 0
+SDEV_RUNNING = 2
+
+
+class Scsi_Host:
+    __slots__ = ("name", "can_queue", "host_busy", "host_blocked", "latency_ns", "irqs", "k")
+
+    def __init__(self, k, can_queue, latency_ns):
+        self.k = k
+        self.name = "host0"
+        self.can_queue = can_queue
+        self.host_busy = atomic_t("shost->host_busy")
+        self.host_blocked = atomic_t("shost->host_blocked")
+        self.latency_ns = latency_ns
+        self.irqs = []  # one managed vector per hw queue
+
+
+class scsi_device:
+    __slots__ = ("name", "host", "queue_depth", "device_busy", "device_blocked", "sdev_state", "request_queue")
+
+    def __init__(self, host, queue_depth):
+        self.name = "sdev0"
+        self.host = host
+        self.queue_depth = queue_depth
+        self.device_busy = atomic_t("sdev->device_busy")
+        self.device_blocked = atomic_t("sdev->device_blocked")
+        self.sdev_state = SDEV_RUNNING
+        self.request_queue = None
+
+
+class scsi_cmnd:
+    __slots__ = ("name", "request", "device", "state", "result")
+
+    def __init__(self, rq, sdev):
+        self.name = f"cmd:{rq.name}"
+        self.request = rq
+        self.device = sdev
+        self.state = bitmap(f"{rq.name}->cmd.state")
+        self.result = 0
+
+
+# ------------------------------------------------------------------ budget
+
+
+async def scsi_dev_queue_ready(q, sdev):
+    """scsi_dev_queue_ready(): optimistic increment, undone when over the depth."""
+    busy = await atomic_inc_return(sdev.device_busy) - 1
+    if await atomic_read(sdev.device_blocked):
+        if busy:
+            await atomic_dec(sdev.device_busy)
+            return False
+        if await atomic_dec_return(sdev.device_blocked) > 0:
+            await atomic_dec(sdev.device_busy)
+            return False
+    if busy >= sdev.queue_depth:
+        await atomic_dec(sdev.device_busy)
+        return False
+    return True
+
+
+async def scsi_mq_get_budget(hctx):
+    """scsi_mq_get_budget() as of a0823421a4d7, still with 7e70aa789d4a's rescue
+    (reverted by the series' 4/4 later): an idle device reruns this hctx."""
+    q = hctx.queue
+    sdev = q.queuedata
+    if await scsi_dev_queue_ready(q, sdev):
+        return True
+    if await atomic_read(sdev.device_busy) == 0 and not await scsi_device_blocked(sdev):
+        await blk_mq.blk_mq_delay_run_hw_queue(hctx, SCSI_QUEUE_DELAY)
+    return False
+
+
+async def scsi_mq_put_budget(hctx):
+    """scsi_mq_put_budget(): give the budget back; no kick."""
+    sdev = hctx.queue.queuedata
+    await atomic_dec(sdev.device_busy)
+
+
+async def scsi_device_blocked(sdev):
+    return await atomic_read(sdev.device_blocked) > 0
+
+
+# ------------------------------------------------------------------ submit
+
+
+async def scsi_host_queue_ready(q, shost, sdev, cmd):
+    busy = await atomic_inc_return(shost.host_busy) - 1
+    if busy >= shost.can_queue:
+        await atomic_dec(shost.host_busy)
+        return False
+    return True
+
+
+async def scsi_dec_host_busy(shost, cmd):
+    await atomic_dec(shost.host_busy)
+
+
+async def scsi_queue_rq(hctx, rq, last):
+    """scsi_queue_rq(): the budget is ours; on failure give it back here."""
+    q = rq.q
+    sdev = q.queuedata
+    shost = sdev.host
+    cmd = rq.special
+    if cmd is None:
+        cmd = rq.special = scsi_cmnd(rq, sdev)
+    ret = BLK_STS_RESOURCE
+    if await scsi_host_queue_ready(q, shost, sdev, cmd):
+        await clear_bit(SCMD_STATE_COMPLETE, cmd.state)
+        await blk_mq.blk_mq_start_request(rq)
+        reason = await scsi_dispatch_cmd(cmd)
+        if not reason:
+            return BLK_STS_OK
+        await scsi_dec_host_busy(shost, cmd)
+    # out_put_budget:
+    await scsi_mq_put_budget(hctx)
+    if ret == BLK_STS_RESOURCE:
+        if await atomic_read(sdev.device_busy) or await scsi_device_blocked(sdev):
+            ret = BLK_STS_DEV_RESOURCE
+    return ret
+
+
+async def scsi_commit_rqs(hctx):
+    """scsi_commit_rqs(): the host's commit_rqs hook; the model's host has nothing to flush."""
+
+
+async def scsi_dispatch_cmd(cmd):
+    """scsi_dispatch_cmd() -> the host template's queuecommand()."""
+    return sdebug_queuecommand(cmd.device.host, cmd)
+
+
+# ----------------------------------------------------------- the "device"
+
+
+def sdebug_queuecommand(shost, cmd):
+    """queuecommand() of the model host: the command completes after the latency."""
+    k = shost.k
+    k.execution.add_timer(shost.latency_ns, sdebug_complete, shost, cmd, name=f"device completes {cmd.request.name}")
+    return 0
+
+
+def sdebug_complete(shost, cmd):
+    """The device is done: raise the hw queue's interrupt."""
+    hctx = cmd.request.mq_hctx
+    generic_handle_irq(shost.k, shost.irqs[hctx.queue_num], cmd)
+
+
+async def sdebug_irq_handler(k, desc, cmd):
+    """The host's interrupt handler: hand the command back to the mid layer."""
+    await scsi_mq_done(cmd)
+
+
+# -------------------------------------------------------------- completion
+
+
+async def scsi_mq_done(cmd):
+    """scsi_mq_done(): the LLD's done(), in hardirq context."""
+    if await test_and_set_bit(SCMD_STATE_COMPLETE, cmd.state):
+        return
+    if not await blk_mq.blk_mq_complete_request(cmd.request):
+        await clear_bit(SCMD_STATE_COMPLETE, cmd.state)
+
+
+async def scsi_softirq_done(rq):
+    """scsi_softirq_done(): the ->complete op; every command here succeeds."""
+    await scsi_finish_command(rq.special)
+
+
+async def scsi_device_unbusy(sdev, cmd):
+    """scsi_device_unbusy(): host, then device: the budget is released here."""
+    await scsi_dec_host_busy(sdev.host, cmd)
+    await atomic_dec(sdev.device_busy)
+
+
+async def scsi_finish_command(cmd):
+    """scsi_finish_command(), drivers/scsi/scsi.c: unbusy first, then complete the I/O."""
+    sdev = cmd.device
+    await scsi_device_unbusy(sdev, cmd)
+    await scsi_io_completion(cmd, 1)
+
+
+async def scsi_io_completion(cmd, good_bytes):
+    """scsi_io_completion(): success path only."""
+    await scsi_end_request(cmd.request, BLK_STS_OK, good_bytes)
+
+
+async def scsi_end_request(req, error, nbytes):
+    """scsi_end_request(): end the request, then run every hw queue."""
+    q = req.q
+    if await blk_mq.blk_update_request(req, error):
+        return True
+    await blk_mq.__blk_mq_end_request(req, error)
+    # No single_lun target and no starved list in the model:
+    await blk_mq.blk_mq_run_hw_queues(q, True)
+    return False
+
+
+scsi_mq_ops = blk_mq_ops(
+    queue_rq=scsi_queue_rq,
+    commit_rqs=scsi_commit_rqs,
+    get_budget=scsi_mq_get_budget,
+    put_budget=scsi_mq_put_budget,
+    complete=scsi_softirq_done,
+)
+
+
+def scsi_add_device(k, nr_hw_queues, queue_depth=1, can_queue=32, latency_us=100, cpu_map=None):
+    """Probe a host with one LUN: tag set, request_queue, managed vectors.
+
+    ``cpu_map[cpu]`` is the hw queue of each CPU (managed affinity spreads
+    the vectors the same way); by default CPUs are split evenly.
+    """
+    if cpu_map is None:
+        cpu_map = [cpu * nr_hw_queues // k.nr_cpu_ids for cpu in range(k.nr_cpu_ids)]
+    shost = Scsi_Host(k, can_queue, latency_us * NSEC_PER_USEC)
+    sdev = scsi_device(shost, queue_depth)
+    set_ = blk_mq_tag_set(scsi_mq_ops, nr_hw_queues, can_queue)
+    blk_mq.blk_mq_alloc_tag_set(set_)
+    q = blk_mq.blk_mq_init_queue(k, set_, "sda", cpu_map)
+    q.queuedata = sdev
+    sdev.request_queue = q
+    for hctx in q.queue_hw_ctx:
+        first = next(iter(hctx.cpumask))
+        shost.irqs.append(irq_desc(24 + hctx.queue_num, f"sdebug-q{hctx.queue_num}", sdebug_irq_handler, first, True))
+    return sdev

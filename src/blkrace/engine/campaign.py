@@ -1,0 +1,99 @@
+"""A campaign: many runs of one model under one strategy, and replay.
+
+Kept thin on purpose (Hypothesis's engine grew to 1,800 lines): run, keep the
+first finding of each origin, stop when asked, never lose what was found.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from blkrace.engine.execution import Execution
+from blkrace.engine.strategy.replay import Replay
+from blkrace.engine.violations import Violation
+
+
+@dataclass
+class Finding:
+    violation: Violation
+    choices: tuple
+    schedule_index: int  # which run of the campaign (0-based)
+    steps: int
+    elapsed_s: float  # seconds into the campaign when it was found
+
+
+@dataclass
+class CampaignResult:
+    strategy: str
+    runs: int = 0  # runs started
+    pruned: int = 0  # runs abandoned by sleep sets (DFS)
+    exhausted: bool = False  # DFS explored the whole (bounded) space
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    steps: int = 0
+    findings: list = field(default_factory=list)
+
+    @property
+    def schedules(self):
+        """Complete schedules explored (pruned runs do not count)."""
+        return self.runs - self.pruned
+
+    def kinds(self):
+        return sorted({f.violation.kind for f in self.findings})
+
+
+def run_once(build, strategy, index=0, *, max_steps=50_000, traced=False):
+    """One run: a fresh execution, the model built into it, run to its end."""
+    execution = Execution(strategy, max_steps=max_steps, traced=traced)
+    if not strategy.start_run(execution, index):
+        return None, execution
+    build(execution)
+    result = execution.run()
+    strategy.end_run(result)
+    return result, execution
+
+
+def explore(build, strategy, schedules, *, stop_on_first=True, max_steps=50_000, progress=None, time_limit_s=None):
+    """Run up to ``schedules`` runs; keep the first finding of each origin."""
+    out = CampaignResult(strategy=strategy.name)
+    seen = set()
+    start = time.perf_counter()
+    try:
+        for index in range(schedules):
+            result, _ = run_once(build, strategy, index, max_steps=max_steps)
+            if result is None:
+                out.exhausted = True
+                break
+            out.runs += 1
+            out.steps += result.steps
+            if result.end_reason == "pruned":
+                out.pruned += 1
+            new = False
+            for v in result.violations:
+                if v.origin not in seen:
+                    seen.add(v.origin)
+                    out.findings.append(
+                        Finding(v, tuple(result.choices), index, result.steps, time.perf_counter() - start)
+                    )
+                    new = True
+            if progress is not None:
+                progress(index + 1, len(out.findings))
+            if new and stop_on_first:
+                break
+            if time_limit_s is not None and time.perf_counter() - start > time_limit_s:
+                break
+        else:
+            if getattr(strategy, "exhausted", False):
+                out.exhausted = True
+    except KeyboardInterrupt:
+        out.interrupted = True
+    out.elapsed_s = time.perf_counter() - start
+    return out
+
+
+def replay(build, choices, *, lenient=False, max_steps=50_000, traced=True):
+    """Replay recorded choices; a strict replay raises ScheduleMismatch on drift."""
+    strategy = Replay(choices, lenient=lenient)
+    result, execution = run_once(build, strategy, 0, max_steps=max_steps, traced=traced)
+    return result, execution, strategy

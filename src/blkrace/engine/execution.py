@@ -1,0 +1,559 @@
+"""Execution: one run of a model under one strategy.
+
+The loop (``run``) is the hot path.  Each turn it asks which tasks may move,
+lets the strategy pick one of them or "advance the clock", sends into the
+chosen coroutine and files the trap it yields.  Nothing here knows the kernel.
+
+A run ends when nothing can move (no eligible task, no timer), when a
+violation stops it, or at the step bound (``livelock``).  Then the engine
+classifies blocked tasks (``deadlock`` if the wait-for graph has a cycle,
+``stall`` otherwise) and the model's checkers look at what is left undone.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from operator import attrgetter
+
+from blkrace.engine.clock import NSEC_PER_MSEC, NSEC_PER_SEC, TimerHeap
+from blkrace.engine.task import BLOCKED, DONE, RUNNABLE, SLEEPING, Task
+from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback, innermost
+from blkrace.engine.traps import BLOCK, CHOOSE, KIND_LETTER, SLEEP, STEP, TIMED_OUT
+from blkrace.engine.violations import StopRun, Violation
+
+_by_tid = attrgetter("tid")
+
+# What a strategy's pick() may return besides an index: abandon this run
+# (a sleep-set-blocked path that can only repeat an explored one).
+PRUNE = -1
+
+
+class ModelError(Exception):
+    """The model did something the engine cannot run (an unknown trap...)."""
+
+
+class ScheduleMismatch(Exception):
+    """A strategy cannot go on with this run (a token that does not fit the model)."""
+
+
+class RunResult:
+    __slots__ = ("violations", "end_reason", "steps", "choices", "time_ns", "trace", "blocked")
+
+    def __init__(self, violations, end_reason, steps, choices, time_ns, trace, blocked):
+        self.violations = violations
+        self.end_reason = end_reason  # "quiescent", "stopped", "livelock", "pruned"
+        self.steps = steps
+        self.choices = choices
+        self.time_ns = time_ns
+        self.trace = trace
+        self.blocked = blocked  # [(task name, lane, wait queue name, frames)] at the end
+
+
+class Execution:
+    """The state of one run: tasks, clock, choices, violations."""
+
+    def __init__(
+        self,
+        strategy,
+        *,
+        max_steps=50_000,
+        hung_task_ns=120 * NSEC_PER_SEC,
+        max_delay_ns=20 * NSEC_PER_MSEC,
+        traced=False,
+    ):
+        self.strategy = strategy
+        # Bounded unfairness: the clock may not pass a runnable task by more
+        # than max_delay_ns (a task "interrupted for a long time" is at most
+        # that long), nor pass a runnable task of a level above 0 (an
+        # interrupt handler) at all.  None lifts the bound for level-0 tasks.
+        self.max_delay_ns = max_delay_ns
+        self.max_steps = max_steps
+        self.hung_task_ns = hung_task_ns
+        self.traced = traced
+        self.now = 0
+        self.tasks = []
+        self.runnable = []  # RUNNABLE tasks, sorted by tid
+        self.timers = TimerHeap()
+        self.choices = []  # every real choice: tid + 1 (0 = advance the clock), or a data index
+        self.steps = 0
+        self.current = None
+        self.last = None  # the task that ran the previous step
+        self.violations = []
+        self.checkers = []  # callables(execution) -> iterable of Violation, at a quiescent end
+        self.trace = []
+        self._stopped = False
+        self._end_reason = None
+        self._lanes = {}  # lane -> [(task, excl_level)], top last
+        self._excl = 0  # number of exclusion entries over all lanes
+
+    # ------------------------------------------------------------------ tasks
+
+    def spawn(self, coro, name, *, lane=None, level=0, data=None):
+        """Create a task and run it to its first trap, as part of the current step.
+
+        Code before a task's first ``await`` therefore runs atomically with its
+        spawner: model tasks await before touching shared state.
+        """
+        task = Task(self, len(self.tasks), name, coro, lane, level, data)
+        self.tasks.append(task)
+        if self.traced:
+            self._record("spawn", task, None, f"spawn {name}")
+        prev = self.current
+        self._drive(task, None)
+        self.current = prev
+        return task
+
+    def lane_push(self, lane, task, excl):
+        """While in place, tasks of ``lane`` at ``level <= excl`` other than ``task`` wait.
+
+        The kernel layer builds preempt_disable and interrupt entry on this:
+        a hardirq handler pushes itself with the highest level, a task that
+        disables preemption pushes itself at the task level.
+        """
+        self._lanes.setdefault(lane, []).append((task, excl))
+        self._excl += 1
+
+    def lane_pop(self, lane, task):
+        stack = self._lanes[lane]
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] is task:
+                del stack[i]
+                self._excl -= 1
+                return
+        raise ModelError(f"lane_pop: {task.name} holds no exclusion on lane {lane}")
+
+    def lane_owner(self, lane):
+        stack = self._lanes.get(lane)
+        return stack[-1][0] if stack else None
+
+    def eligible(self, task):
+        stack = self._lanes.get(task.lane)
+        if not stack:
+            return True
+        owner, excl = stack[-1]
+        return owner is task or task.level > excl
+
+    # ----------------------------------------------------------------- timers
+
+    def add_timer(self, delay_ns, fn, *args, name=None):
+        """Call ``fn(*args)`` when the clock reaches now + ``delay_ns``."""
+        return self.timers.add(self.now + delay_ns, fn, args, name or getattr(fn, "__name__", "timer"))
+
+    def cancel_timer(self, timer):
+        return self.timers.cancel(timer)
+
+    # ------------------------------------------------------------- violations
+
+    def report(self, violation):
+        """Record a violation and go on (WARN_ON)."""
+        violation.step = self.steps
+        violation.time_ns = self.now
+        self.violations.append(violation)
+        if self.traced:
+            self._record("event", self.current, None, f"{violation.kind}: {violation.message}")
+
+    def stop(self, violation):
+        """Record a violation and end the run after the current step (BUG_ON)."""
+        self.report(violation)
+        self._stopped = True
+        self._end_reason = "stopped"
+
+    def event(self, text):
+        """A line for the timeline (a cpuhp state, a stop_machine stage...); traced runs only."""
+        if self.traced:
+            self._record("event", self.current, None, text)
+
+    # ------------------------------------------------------------------- loop
+
+    def run(self):
+        pick = self.strategy.pick
+        choices = self.choices
+        max_steps = self.max_steps
+        timers = self.timers
+        runnable = self.runnable
+        eligible = self.eligible
+        drive = self._drive
+        forced = getattr(self.strategy, "forced", None)
+        while not self._stopped:
+            opts = [t for t in runnable if eligible(t)] if self._excl else runnable
+            n = len(opts)
+            can_advance = timers.live > 0 and (n == 0 or self._clock_may_pass(opts))
+            if self.steps >= max_steps:
+                if n or can_advance:
+                    self._livelock()
+                break
+            self.steps += 1
+            if n == 1 and not can_advance:
+                task = opts[0]
+                if forced is not None and forced(task):
+                    self._end_reason = "pruned"
+                    break
+            elif n == 0:
+                if not can_advance:
+                    self.steps -= 1
+                    break
+                self._advance()
+                continue
+            else:
+                i = pick(opts, can_advance)
+                if i == n:
+                    choices.append(0)
+                    self._advance()
+                    continue
+                if i == PRUNE:
+                    self._end_reason = "pruned"
+                    break
+                task = opts[i]
+                choices.append(task.tid + 1)
+            if self.traced:
+                self._record_step(task)
+            value = task.send_value
+            task.send_value = None
+            task.steps += 1
+            drive(task, value)
+            task.ready_at = self.now
+            self.last = task
+        self.current = None
+        return self._finish()
+
+    def _clock_may_pass(self, opts):
+        """May the clock jump to the next timer with ``opts`` still waiting to run?"""
+        deadline = self.timers.next_deadline()
+        if deadline <= self.now:
+            return True
+        max_delay = self.max_delay_ns
+        limit = deadline - max_delay if max_delay is not None else None
+        for t in opts:
+            if t.level or (limit is not None and t.ready_at < limit):
+                return False
+        return True
+
+    def _drive(self, task, value):
+        """Send ``value`` into ``task`` and file the trap it yields next."""
+        self.current = task
+        coro = task.coro
+        try:
+            msg = coro.send(value)
+            while type(msg) is tuple and msg[0] == CHOOSE:
+                msg = coro.send(self._choose(task, msg))
+        except StopIteration:
+            self._exit(task)
+            return
+        except StopRun as stop:
+            self._exit(task)
+            self.stop(stop.violation)
+            return
+        except ScheduleMismatch:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any model exception is a finding
+            self._exit(task)
+            self._model_error(task, exc)
+            return
+        if type(msg) is not tuple:
+            self._exit(task)
+            coro.close()
+            self._model_error(
+                task,
+                ModelError(
+                    f"task {task.name} awaited {msg!r}, which is not a blkrace trap "
+                    "(a coroutine written for asyncio or another framework?)"
+                ),
+            )
+            return
+        tag = msg[0]
+        if tag == STEP:
+            task.pending = msg
+            if task.state is not RUNNABLE:
+                task.state = RUNNABLE
+                insort(self.runnable, task, key=_by_tid)
+        elif tag == BLOCK:
+            waitq, timeout, hung_check = msg[1], msg[2], msg[3]
+            self._sleep_task(task, BLOCKED)
+            waitq.waiters.append(task)
+            task.blocked_on = waitq
+            task.blocked_since = self.now
+            task.hung_check = hung_check
+            if timeout is not None:
+                task.timer = self.timers.add(self.now + timeout, self._block_timeout, (task,), "block timeout")
+        elif tag == SLEEP:
+            self._sleep_task(task, SLEEPING)
+            task.timer = self.timers.add(self.now + msg[1], self._unblock, (task, None), "sleep")
+        else:
+            self._exit(task)
+            self._model_error(task, ModelError(f"task {task.name} yielded an unknown trap {msg!r}"))
+            return
+        if self.traced:
+            task.park_site = innermost(coro)
+            if tag == BLOCK:
+                self._record("block", task, None, f"sleeps on {msg[1].name}")
+
+    def _choose(self, task, msg):
+        n = msg[1]
+        value = self.strategy.choose(n)
+        if not 0 <= value < n:
+            raise ModelError(f"strategy chose {value} of {n}")
+        self.choices.append(value)
+        if self.traced:
+            self._record("choose", task, None, f"choose {msg[2] or 'value'} = {value} of {n}")
+        return value
+
+    def _sleep_task(self, task, state):
+        if task.state is RUNNABLE:
+            self.runnable.remove(task)
+        task.state = state
+        task.pending = None
+
+    def _unblock(self, task, value):
+        if task.state is DONE or task.state is RUNNABLE:
+            return
+        if task.timer is not None:
+            self.timers.cancel(task.timer)
+            task.timer = None
+        task.state = RUNNABLE
+        task.ready_at = self.now
+        task.send_value = value
+        task.blocked_on = None
+        task.pending = None
+        insort(self.runnable, task, key=_by_tid)
+
+    def _block_timeout(self, task):
+        task.timer = None
+        waitq = task.blocked_on
+        if waitq is not None and task in waitq.waiters:
+            waitq.waiters.remove(task)
+        self._unblock(task, TIMED_OUT)
+
+    def _exit(self, task):
+        if task.state is RUNNABLE:
+            self.runnable.remove(task)
+        task.state = DONE
+        task.pending = None
+        for stack in self._lanes.values():
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] is task:
+                    del stack[i]
+                    self._excl -= 1
+        if self.traced:
+            self._record("exit", task, None, "exits")
+
+    def _advance(self):
+        """Jump the clock to the next timer and fire every timer due then."""
+        timers = self.timers
+        deadline = timers.next_deadline()
+        if deadline > self.now:
+            self.now = deadline
+        if self.traced:
+            self._record("timer", None, None, "clock advances")
+        max_seq = timers.seq
+        prev = self.current
+        while not self._stopped:
+            timer = timers.pop_due(self.now, max_seq)
+            if timer is None:
+                break
+            if self.traced and timer.fn is not self._unblock and timer.fn is not self._block_timeout:
+                self._record("timer", None, None, f"timer {timer.name} fires")
+            self.current = None
+            try:
+                timer.fn(*timer.args)
+            except StopRun as stop:
+                self.stop(stop.violation)
+            except Exception as exc:  # noqa: BLE001
+                self._model_error(None, exc, where=f"timer {timer.name}")
+        self.current = prev
+        if not self._stopped:
+            self._check_hung()
+
+    def _check_hung(self):
+        limit = self.now - self.hung_task_ns
+        for task in self.tasks:
+            if (
+                task.state is BLOCKED
+                and task.hung_check
+                and not task.blocked_on.idle
+                and task.blocked_since < limit
+            ):
+                secs = (self.now - task.blocked_since) // NSEC_PER_SEC
+                self.stop(
+                    Violation(
+                        "hung_task",
+                        f"task {task.name} blocked for more than {secs} seconds "
+                        f"(on {task.blocked_on.name})",
+                        origin=f"hung_task:{task.blocked_on.name}",
+                        detail=self._backtrace_lines(task),
+                    )
+                )
+                return
+
+    def _livelock(self):
+        running = [t.name for t in self.runnable]
+        self.stop(
+            Violation(
+                "livelock",
+                f"step bound {self.max_steps} reached while tasks keep running: {', '.join(running) or 'timers only'}",
+                origin="livelock",
+            )
+        )
+        self._end_reason = "livelock"
+
+    def _model_error(self, task, exc, where=None):
+        frames = frames_of_traceback(exc.__traceback__)
+        site = frames[-1] if frames else None
+        loc = f" at {site.function} ({site.short_file()}:{site.lineno})" if site else ""
+        who = where or (f"task {task.name}" if task else "model")
+        message = f"{type(exc).__name__}: {exc} in {who}{loc}"
+        origin = f"model_error:{type(exc).__name__}:{site.filename if site else ''}:{site.lineno if site else 0}"
+        detail = ["Call Trace:"] + [
+            f" {f.function}+{f.offset}  ({f.short_file()}:{f.lineno})" for f in reversed(frames)
+        ]
+        self.stop(Violation("model_error", message, origin=origin, detail=detail))
+
+    # ------------------------------------------------------------ end of run
+
+    def _finish(self):
+        if self._end_reason is None:
+            self._end_reason = "quiescent"
+            self._classify_blocked()
+            if not self._stopped:
+                for checker in self.checkers:
+                    try:
+                        for v in checker(self):
+                            self.report(v)
+                    except StopRun as stop:
+                        self.report(stop.violation)
+                    except Exception as exc:  # noqa: BLE001
+                        self._model_error(None, exc, where="end-of-run checker")
+        blocked = [
+            (t.name, t.lane, t.blocked_on.name if t.blocked_on else "", coroutine_stack(t.coro))
+            for t in self.tasks
+            if t.state is BLOCKED and not t.blocked_on.idle
+        ]
+        return RunResult(
+            self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked
+        )
+
+    def wait_for_edges(self):
+        """Edges task -> [tasks it waits for], for every blocked task."""
+        edges = {}
+        for task in self.tasks:
+            if task.state is BLOCKED and task.blocked_on is not None:
+                holders = task.blocked_on.holders
+                edges[task] = list(holders()) if holders else []
+        return edges
+
+    def _classify_blocked(self):
+        stuck = [t for t in self.tasks if t.state is BLOCKED and not t.blocked_on.idle]
+        if not stuck:
+            return
+        edges = self.wait_for_edges()
+        cycle = find_cycle(stuck, edges)
+        if cycle:
+            names = " -> ".join(f"{t.name} [{t.blocked_on.name}]" for t in cycle)
+            detail = ["wait-for cycle:"] + [
+                f"  {t.name} waits on {t.blocked_on.name}, held by {cycle[(i + 1) % len(cycle)].name}"
+                for i, t in enumerate(cycle)
+            ]
+            for t in cycle:
+                detail += [f"task {t.name} (cpu {t.lane}) blocked on {t.blocked_on.name}:"]
+                detail += self._backtrace_lines(t)
+            self.report(
+                Violation(
+                    "deadlock",
+                    f"wait-for cycle: {names}",
+                    origin="deadlock:" + "|".join(sorted(t.blocked_on.name for t in cycle)),
+                    detail=detail,
+                )
+            )
+            return
+        first = stuck[0]
+        detail = []
+        for t in stuck:
+            detail += [f"task {t.name} (cpu {t.lane}) blocked on {t.blocked_on.name}:"]
+            detail += self._backtrace_lines(t)
+        self.report(
+            Violation(
+                "stall",
+                f"nothing can move and {len(stuck)} task(s) wait forever, first {first.name} on {first.blocked_on.name}",
+                origin="stall:" + "|".join(sorted({t.blocked_on.name for t in stuck})),
+                detail=detail,
+            )
+        )
+
+    def _backtrace_lines(self, task):
+        return ["Call Trace:", " __schedule"] + [
+            f" {f.function}+{f.offset}  ({f.short_file()}:{f.lineno})" for f in reversed(coroutine_stack(task.coro))
+        ]
+
+    # ---------------------------------------------------------------- tracing
+
+    def _record_step(self, task):
+        site = task.park_site
+        msg = task.pending
+        if msg is not None:
+            obj = msg[1]
+            what = f"{KIND_LETTER.get(msg[2], '?')} {_label(obj)}" if obj is not None else ""
+        elif task.steps == 0:
+            what = "starts"
+        else:
+            what = "wakes up"
+        self.trace.append(
+            TraceStep(
+                self.steps,
+                self.now,
+                "step",
+                task.name,
+                task.tid,
+                task.lane,
+                site.function if site else "",
+                site.lineno if site else 0,
+                what,
+            )
+        )
+
+    def _record(self, kind, task, site, what):
+        if task is not None and site is None:
+            site = task.park_site
+        self.trace.append(
+            TraceStep(
+                self.steps,
+                self.now,
+                kind,
+                task.name if task else "",
+                task.tid if task else -1,
+                task.lane if task else None,
+                site.function if site else "",
+                site.lineno if site else 0,
+                what,
+            )
+        )
+
+
+def _label(obj):
+    name = getattr(obj, "name", None)
+    return name if isinstance(name, str) else type(obj).__name__
+
+
+def find_cycle(starts, edges):
+    """A cycle in the wait-for graph reachable from ``starts``, as a list of tasks."""
+    state = {}
+    path = []
+
+    def visit(task):
+        state[task] = 1
+        path.append(task)
+        for nxt in edges.get(task, ()):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :]
+            if nxt not in state and nxt in edges:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[task] = 2
+        return None
+
+    for task in starts:
+        if task not in state:
+            cycle = visit(task)
+            if cycle:
+                return cycle
+    return None

@@ -1,0 +1,60 @@
+"""Spinlocks (include/linux/spinlock.h).
+
+A waiter spins with preemption off, so its CPU runs nothing else of task
+level meanwhile: the model parks it on the lock's queue while keeping its
+lane exclusion, which is what spinning amounts to.  Sleeping while holding
+one is caught by might_sleep().
+"""
+
+from __future__ import annotations
+
+from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.kernel.sched import local_irq_restore, local_irq_save, preempt_disable, preempt_enable
+
+
+class spinlock_t:
+    __slots__ = ("name", "owner", "wq")
+
+    def __init__(self, name):
+        self.name = name
+        self.owner = None  # task_struct
+        self.wq = WaitQueue(name, holders=lambda: [self.owner.task] if self.owner else [])
+
+    def __repr__(self):
+        return f"<spinlock {self.name} {'held by ' + self.owner.comm if self.owner else 'free'}>"
+
+
+async def spin_lock(k, lock):
+    """spin_lock(): preempt_disable(), then spin until the lock is ours."""
+    preempt_disable(k)
+    await access(lock, SYNC)
+    while lock.owner is not None:
+        await lock.wq.park()
+    lock.owner = k.current
+
+
+async def spin_unlock(k, lock):
+    await access(lock, SYNC)
+    lock.owner = None
+    lock.wq.wake_one()
+    preempt_enable(k)
+
+
+async def spin_lock_irqsave(k, lock):
+    """spin_lock_irqsave(lock, flags): returns ``flags`` for the restore."""
+    flags = local_irq_save(k)
+    await spin_lock(k, lock)
+    return flags
+
+
+async def spin_unlock_irqrestore(k, lock, flags):
+    await spin_unlock(k, lock)
+    local_irq_restore(k, flags)
+
+
+async def spin_lock_irq(k, lock):
+    await spin_lock_irqsave(k, lock)
+
+
+async def spin_unlock_irq(k, lock):
+    await spin_unlock_irqrestore(k, lock, False)

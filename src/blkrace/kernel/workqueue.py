@@ -1,0 +1,257 @@
+"""Workqueues (kernel/workqueue.c): bound per-CPU pools, workers, delayed work.
+
+What is kept: per-CPU worker pools (normal and WQ_HIGHPRI, shared by every
+bound workqueue as in cmwq), the PENDING bit (queueing a pending work is a
+no-op returning false), non-reentrancy (a work queued while it runs goes to
+the pool running it, and runs again after), concurrency management (when a
+running worker sleeps and work is waiting, another worker starts), delayed
+work on a timer, and mod_delayed_work's "re-arm a pending work to the new
+delay".  Left out: unbound pools' NUMA affinity, rescuers, flush_workqueue,
+WQ_ORDERED, CPU-hotplug unbinding of pools (issue: hotplug).
+"""
+
+from __future__ import annotations
+
+from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.kernel.sched import PF_KTHREAD, PF_WQ_WORKER, kthread_run_on_cpu
+
+WQ_UNBOUND = 1 << 1
+WQ_MEM_RECLAIM = 1 << 3
+WQ_HIGHPRI = 1 << 4
+WORK_CPU_UNBOUND = -1
+
+
+class work_struct:
+    """include/linux/workqueue.h: struct work_struct.  ``func(k, work)`` is async."""
+
+    __slots__ = ("name", "func", "pending", "queued_pool", "current_pool", "data")
+
+    def __init__(self, func, name, data=None):
+        self.name = name
+        self.func = func
+        self.pending = False  # WORK_STRUCT_PENDING_BIT
+        self.queued_pool = None  # the pool whose worklist holds it
+        self.current_pool = None  # the pool whose worker runs it now
+        self.data = data
+
+
+def INIT_WORK(func, name, data=None):
+    return work_struct(func, name, data)
+
+
+class delayed_work:
+    """struct delayed_work: a work plus the timer that queues it."""
+
+    __slots__ = ("work", "timer", "cpu", "wq", "name")
+
+    def __init__(self, func, name, data=None):
+        self.work = work_struct(func, name, data)
+        self.timer = None  # the engine timer while the delay runs
+        self.cpu = WORK_CPU_UNBOUND
+        self.wq = None
+        self.name = name
+
+
+def INIT_DELAYED_WORK(func, name, data=None):
+    return delayed_work(func, name, data)
+
+
+def delayed_work_pending(dwork):
+    return dwork.work.pending
+
+
+class workqueue_struct:
+    __slots__ = ("name", "flags")
+
+    def __init__(self, name, flags):
+        self.name = name
+        self.flags = flags
+
+
+def alloc_workqueue(k, name, flags):
+    return workqueue_struct(name, flags)
+
+
+class worker_pool:
+    __slots__ = ("k", "cpu", "highpri", "worklist", "idle", "workers", "nr_running", "name")
+
+    def __init__(self, k, cpu, highpri):
+        self.k = k
+        self.cpu = cpu
+        self.highpri = highpri
+        self.name = f"pool{cpu}{'H' if highpri else ''}"
+        self.worklist = []
+        self.idle = WaitQueue(f"{self.name}.idle", idle=True)
+        self.workers = []
+        self.nr_running = 0
+
+
+class worker:
+    __slots__ = ("pool", "ts", "current_work", "id")
+
+    def __init__(self, pool, wid):
+        self.pool = pool
+        self.id = wid
+        self.ts = None
+        self.current_work = None
+
+    def sleeping(self):
+        """wq_worker_sleeping(): the last running worker sleeps; start another if work waits."""
+        pool = self.pool
+        pool.nr_running -= 1
+        if pool.nr_running == 0 and pool.worklist:
+            wake_up_worker(pool)
+
+    def running(self):
+        self.pool.nr_running += 1
+
+
+def worker_pool_of(k, cpu, highpri):
+    pool = k.worker_pools.get((cpu, highpri))
+    if pool is None:
+        pool = k.worker_pools[(cpu, highpri)] = worker_pool(k, cpu, highpri)
+    return pool
+
+
+def create_worker(pool):
+    """create_worker(): a new kworker/N:MH bound to the pool's CPU, counted running."""
+    w = worker(pool, len(pool.workers))
+    pool.workers.append(w)
+    pool.nr_running += 1
+    comm = f"kworker/{pool.cpu}:{w.id}{'H' if pool.highpri else ''}"
+    w.ts = kthread_run_on_cpu(pool.k, worker_thread, comm, pool.cpu, w, flags=PF_KTHREAD | PF_WQ_WORKER)
+    w.ts.worker = w
+    return w
+
+
+def wake_up_worker(pool):
+    """wake_up_worker(): wake an idle worker, creating one if none is idle."""
+    if pool.idle.wake_one() is None:
+        create_worker(pool)
+    else:
+        pool.nr_running += 1
+
+
+async def worker_thread(k, w):
+    """worker_thread(), kernel/workqueue.c: take work off the pool's list, run it."""
+    pool = w.pool
+    await access(k.wq_lock, SYNC)  # raw_spin_lock_irq(&pool->lock)
+    while True:
+        if not pool.worklist:
+            # Idle until woken; the waker counts us running again (wake_up_worker).
+            pool.nr_running -= 1
+            await pool.idle.park(hung_check=False)
+            continue
+        work = pool.worklist.pop(0)
+        await process_one_work(k, w, work)
+        await access(k.wq_lock, SYNC)
+
+
+async def process_one_work(k, w, work):
+    """process_one_work(): clear PENDING, then run the function."""
+    work.queued_pool = None
+    work.pending = False  # set_work_pool_and_clear_pending()
+    work.current_pool = w.pool
+    w.current_work = work
+    k.execution.event(f"{w.ts.comm} runs {work.name}")
+    await work.func(k, work)
+    w.current_work = None
+    if work.current_pool is w.pool:
+        work.current_pool = None
+
+
+def __queue_work(k, cpu, wq, work):
+    """__queue_work(): put a PENDING work on a pool (atomic under pool->lock)."""
+    if cpu == WORK_CPU_UNBOUND or wq.flags & WQ_UNBOUND:
+        cur = k.execution.current
+        cpu = cur.data.cpu if cur is not None and cur.data is not None else 0
+    # Non-reentrancy: a work still running somewhere is queued behind itself there.
+    pool = work.current_pool or worker_pool_of(k, cpu, bool(wq.flags & WQ_HIGHPRI))
+    if not pool.workers:
+        create_worker(pool)
+    pool.worklist.append(work)
+    work.queued_pool = pool
+    if pool.nr_running == 0:
+        wake_up_worker(pool)
+
+
+async def queue_work_on(k, cpu, wq, work):
+    """queue_work_on(): false if the work was already pending."""
+    await access(k.wq_lock, SYNC)
+    if work.pending:
+        return False
+    work.pending = True
+    __queue_work(k, cpu, wq, work)
+    return True
+
+
+async def queue_work(k, wq, work):
+    return await queue_work_on(k, WORK_CPU_UNBOUND, wq, work)
+
+
+async def schedule_work(k, work):
+    """schedule_work(): queue on system_wq; false if already pending."""
+    return await queue_work_on(k, WORK_CPU_UNBOUND, k.system_wq, work)
+
+
+def delayed_work_timer_fn(k, dwork):
+    """delayed_work_timer_fn(): the delay is over, queue the work."""
+    dwork.timer = None
+    __queue_work(k, dwork.cpu, dwork.wq, dwork.work)
+
+
+def __queue_delayed_work(k, cpu, wq, dwork, delay_ns):
+    dwork.wq = wq
+    dwork.cpu = cpu
+    if delay_ns == 0:
+        __queue_work(k, cpu, wq, dwork.work)
+        return
+    dwork.timer = k.execution.add_timer(delay_ns, delayed_work_timer_fn, k, dwork, name=dwork.name)
+
+
+def try_to_grab_pending(k, dwork):
+    """try_to_grab_pending(): steal PENDING from a timer or a worklist.
+
+    Returns True if the work was pending (we now own it), False if it was
+    idle (and we set PENDING ourselves).
+    """
+    work = dwork.work
+    if dwork.timer is not None and k.execution.cancel_timer(dwork.timer):
+        dwork.timer = None
+        return True
+    if work.pending:
+        pool = work.queued_pool
+        if pool is not None:
+            pool.worklist.remove(work)
+            work.queued_pool = None
+        return True
+    work.pending = True
+    return False
+
+
+async def queue_delayed_work_on(k, cpu, wq, dwork, delay_ns):
+    """queue_delayed_work_on(): false (and no change) if already pending."""
+    await access(k.wq_lock, SYNC)
+    if dwork.work.pending:
+        return False
+    dwork.work.pending = True
+    __queue_delayed_work(k, cpu, wq, dwork, delay_ns)
+    return True
+
+
+async def mod_delayed_work_on(k, cpu, wq, dwork, delay_ns):
+    """mod_delayed_work_on(): queue, or re-arm a pending work to the new delay.
+
+    A work already waiting to run is pulled back and delayed again: a
+    ``mod`` with a longer delay postpones it.
+    """
+    await access(k.wq_lock, SYNC)
+    ret = try_to_grab_pending(k, dwork)
+    __queue_delayed_work(k, cpu, wq, dwork, delay_ns)
+    return ret
+
+
+def init_workqueues(k):
+    """workqueue_init() and the block layer's kblockd (blk_dev_init(), block/blk-core.c)."""
+    k.system_wq = alloc_workqueue(k, "events", 0)
+    k.kblockd_workqueue = alloc_workqueue(k, "kblockd", WQ_MEM_RECLAIM | WQ_HIGHPRI)

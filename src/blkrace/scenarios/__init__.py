@@ -1,0 +1,1 @@
+"""Scenarios: one race per module, each a topology, a workload and variants."""

@@ -1,0 +1,41 @@
+"""What a scenario is: a model to build into a run, and variants with expectations.
+
+A scenario builds the machine (CPUs, devices, tasks) into a fresh execution
+for every run and adds checkers that look at the model state at the end.
+Nothing in a scenario states its answer: a race must come out of the
+modelled kernel code paths.  A variant is a set of patch toggles plus the
+violation kinds the scenario's authors expect under it (none = clean).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    patches: frozenset
+    expect: frozenset  # violation kinds expected; empty means "clean within bounds"
+    summary: str
+
+
+@dataclass
+class Scenario:
+    name: str
+    summary: str  # one line, for `blkrace list`
+    seed: str  # the source document
+    variants: dict = field(default_factory=dict)
+    default_schedules: int = 2000
+    max_steps: int = 20_000
+
+    def build(self, execution, variant):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def builder(self, variant):
+        """The engine's build callable for one variant."""
+
+        def build(execution):
+            self.build(execution, variant)
+
+        return build
