@@ -54,8 +54,22 @@ def run_once(build, strategy, index=0, *, max_steps=50_000, traced=False):
     return result, execution
 
 
-def explore(build, strategy, schedules, *, stop_on_first=True, max_steps=50_000, progress=None, time_limit_s=None):
-    """Run up to ``schedules`` runs; keep the first finding of each origin."""
+def explore(
+    build,
+    strategy,
+    schedules,
+    *,
+    stop_on_first=True,
+    max_steps=50_000,
+    progress=None,
+    time_limit_s=None,
+    stop_when=None,
+):
+    """Run up to ``schedules`` runs; keep the first finding of each origin.
+
+    Stops early at the first finding (``stop_on_first``), or once
+    ``stop_when(kinds found so far)`` is true.
+    """
     out = CampaignResult(strategy=strategy.name)
     seen = set()
     start = time.perf_counter()
@@ -80,6 +94,8 @@ def explore(build, strategy, schedules, *, stop_on_first=True, max_steps=50_000,
             if progress is not None:
                 progress(index + 1, len(out.findings))
             if new and stop_on_first:
+                break
+            if new and stop_when is not None and stop_when({f.violation.kind for f in out.findings}):
                 break
             if time_limit_s is not None and time.perf_counter() - start > time_limit_s:
                 break

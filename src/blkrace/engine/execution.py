@@ -17,7 +17,7 @@ from operator import attrgetter
 
 from blkrace.engine.clock import NSEC_PER_MSEC, NSEC_PER_SEC, TimerHeap
 from blkrace.engine.task import BLOCKED, DONE, RUNNABLE, SLEEPING, Task
-from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback, innermost
+from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback
 from blkrace.engine.traps import BLOCK, CHOOSE, KIND_LETTER, SLEEP, STEP, TIMED_OUT
 from blkrace.engine.violations import StopRun, Violation
 
@@ -283,7 +283,7 @@ class Execution:
             self._model_error(task, ModelError(f"task {task.name} yielded an unknown trap {msg!r}"))
             return
         if self.traced:
-            task.park_site = innermost(coro)
+            task.park_site = coroutine_stack(coro)
             if tag == BLOCK:
                 self._record("block", task, None, f"sleeps on {msg[1].name}")
 
@@ -378,7 +378,7 @@ class Execution:
                         "hung_task",
                         f"task {task.name} blocked for more than {secs} seconds "
                         f"(on {task.blocked_on.name})",
-                        origin=f"hung_task:{task.blocked_on.name}",
+                        origin=f"hung_task:{_blocked_site(task)}",
                         detail=self._backtrace_lines(task),
                     )
                 )
@@ -412,16 +412,17 @@ class Execution:
     def _finish(self):
         if self._end_reason is None:
             self._end_reason = "quiescent"
+            # The model's own checks first: they say what was left undone in
+            # the model's terms; then the engine's view of who waits forever.
+            for checker in self.checkers:
+                try:
+                    for v in checker(self):
+                        self.report(v)
+                except StopRun as stop:
+                    self.report(stop.violation)
+                except Exception as exc:  # noqa: BLE001
+                    self._model_error(None, exc, where="end-of-run checker")
             self._classify_blocked()
-            if not self._stopped:
-                for checker in self.checkers:
-                    try:
-                        for v in checker(self):
-                            self.report(v)
-                    except StopRun as stop:
-                        self.report(stop.violation)
-                    except Exception as exc:  # noqa: BLE001
-                        self._model_error(None, exc, where="end-of-run checker")
         blocked = [
             (t.name, t.lane, t.blocked_on.name if t.blocked_on else "", coroutine_stack(t.coro))
             for t in self.tasks
@@ -459,12 +460,13 @@ class Execution:
                 Violation(
                     "deadlock",
                     f"wait-for cycle: {names}",
-                    origin="deadlock:" + "|".join(sorted(t.blocked_on.name for t in cycle)),
+                    origin="deadlock:" + "|".join(sorted(_blocked_site(t) for t in cycle)),
                     detail=detail,
                 )
             )
             return
         first = stuck[0]
+        site = _blocked_site(first)
         detail = []
         for t in stuck:
             detail += [f"task {t.name} (cpu {t.lane}) blocked on {t.blocked_on.name}:"]
@@ -472,8 +474,9 @@ class Execution:
         self.report(
             Violation(
                 "stall",
-                f"nothing can move and {len(stuck)} task(s) wait forever, first {first.name} on {first.blocked_on.name}",
-                origin="stall:" + "|".join(sorted({t.blocked_on.name for t in stuck})),
+                f"nothing can move, and {len(stuck)} task(s) wait forever: {first.name} in {site} "
+                f"on {first.blocked_on.name}",
+                origin="stall:" + "|".join(sorted({_blocked_site(t) for t in stuck})),
                 detail=detail,
             )
         )
@@ -486,7 +489,8 @@ class Execution:
     # ---------------------------------------------------------------- tracing
 
     def _record_step(self, task):
-        site = task.park_site
+        stack = task.park_site or ()
+        site = stack[-1] if stack else None
         msg = task.pending
         if msg is not None:
             obj = msg[1]
@@ -506,12 +510,18 @@ class Execution:
                 site.function if site else "",
                 site.lineno if site else 0,
                 what,
+                tuple(stack),
             )
         )
 
     def _record(self, kind, task, site, what):
+        stack = ()
         if task is not None and site is None:
-            site = task.park_site
+            if task is self.current and task.coro.cr_frame is not None:
+                stack = tuple(coroutine_stack(task.coro))
+            else:
+                stack = tuple(task.park_site or ())
+            site = stack[-1] if stack else None
         self.trace.append(
             TraceStep(
                 self.steps,
@@ -523,13 +533,23 @@ class Execution:
                 site.function if site else "",
                 site.lineno if site else 0,
                 what,
+                stack,
             )
         )
 
 
+def _blocked_site(task):
+    """Where a task blocks, as code (stable across runs): its two innermost model frames."""
+    frames = coroutine_stack(task.coro)
+    return "<-".join(f.function for f in reversed(frames[-2:])) or task.blocked_on.name
+
+
 def _label(obj):
     name = getattr(obj, "name", None)
-    return name if isinstance(name, str) else type(obj).__name__
+    if isinstance(name, str):
+        return name
+    comm = getattr(obj, "comm", None)
+    return comm if isinstance(comm, str) else type(obj).__name__
 
 
 def find_cycle(starts, edges):

@@ -40,6 +40,7 @@ class TraceStep:
     function: str  # where the task was parked (the model function)
     lineno: int
     what: str  # the access or the event text
+    stack: tuple = ()  # the task's model frames at that point, outermost first
 
     def as_dict(self):
         return {
@@ -52,6 +53,7 @@ class TraceStep:
             "function": self.function,
             "line": self.lineno,
             "operation": self.what,
+            "stack": [f.function for f in self.stack],
         }
 
 

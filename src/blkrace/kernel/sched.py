@@ -76,12 +76,12 @@ def run_in_context(k, cpu, context, comm, coro_fn, *args):
     """
     ts = task_struct(k, comm, cpu, context)
 
-    async def handler():
-        await access(ts, SYNC)  # the interrupt is taken here
+    async def irq_enter():
+        await access(ts, SYNC)  # the interrupt (or softirq) is taken here
         k.execution.lane_push(cpu, ts.task, HARDIRQ if context == HARDIRQ else SOFTIRQ)
         await coro_fn(k, *args)
 
-    ts.task = k.execution.spawn(handler(), comm, lane=cpu, level=context, data=ts)
+    ts.task = k.execution.spawn(irq_enter(), comm, lane=cpu, level=context, data=ts)
     return ts
 
 

@@ -179,6 +179,7 @@ async def queue_work_on(k, cpu, wq, work):
     """queue_work_on(): false if the work was already pending."""
     await access(k.wq_lock, SYNC)
     if work.pending:
+        k.execution.event(f"{work.name} already pending: not queued again")
         return False
     work.pending = True
     __queue_work(k, cpu, wq, work)
@@ -233,6 +234,7 @@ async def queue_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     """queue_delayed_work_on(): false (and no change) if already pending."""
     await access(k.wq_lock, SYNC)
     if dwork.work.pending:
+        k.execution.event(f"{dwork.name} already pending: not queued again")
         return False
     dwork.work.pending = True
     __queue_delayed_work(k, cpu, wq, dwork, delay_ns)
@@ -248,6 +250,10 @@ async def mod_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     await access(k.wq_lock, SYNC)
     ret = try_to_grab_pending(k, dwork)
     __queue_delayed_work(k, cpu, wq, dwork, delay_ns)
+    k.execution.event(
+        f"{dwork.name} {'re-armed' if ret else 'queued'} on cpu{cpu if cpu >= 0 else '?'}"
+        f" in {delay_ns // 1_000_000} ms"
+    )
     return ret
 
 
