@@ -109,9 +109,7 @@ def _resolve(scenario_name, variant_name):
     except KeyError as exc:
         _fail(exc.args[0])
     if variant_name is not None and variant_name not in scenario.variants:
-        _fail(
-            f"unknown variant {variant_name!r} of {scenario.name} (valid: {', '.join(scenario.variants)})"
-        )
+        _fail(f"unknown variant {variant_name!r} of {scenario.name} (valid: {', '.join(scenario.variants)})")
     return scenario
 
 
@@ -206,7 +204,11 @@ def _all_table(runs):
     for r in runs:
         c = r.campaign
         first = min((f.schedule_index + 1 for f, _, _ in r.reports), default=None)
-        sched = f"{first} of {c.schedules}" if first else (f"{c.schedules} (exhausted)" if c.exhausted else str(c.schedules))
+        sched = (
+            f"{first} of {c.schedules}"
+            if first
+            else (f"{c.schedules} (exhausted)" if c.exhausted else str(c.schedules))
+        )
         table.add_row(
             r.scenario,
             r.variant,
@@ -229,7 +231,9 @@ def list_cmd():
     for s in SCENARIOS.values():
         table.add_row(f"[bold]{s.name}[/bold]", "", "", "", s.summary)
         for v in s.variants.values():
-            table.add_row("", v.name, ", ".join(sorted(v.patches)) or "-", ", ".join(sorted(v.expect)) or "none", v.summary)
+            table.add_row(
+                "", v.name, ", ".join(sorted(v.patches)) or "-", ", ".join(sorted(v.expect)) or "none", v.summary
+            )
     console.print(table)
 
 
@@ -269,7 +273,7 @@ def check_cmd(
     console = make_console()
     runs = []
     interrupted = False
-    with _progress(enabled=not json_out) as progress:
+    with _Progress(enabled=not json_out) as progress:
         for s, v in targets:
             n = schedules or s.default_schedules
             task = progress.add(f"{s.name} {v.name}", n)
@@ -311,7 +315,9 @@ def check_cmd(
     for r in runs:
         for f, _, _ in r.reports:
             if f.violation.kind == "model_error":
-                print(f"blkrace: error: model error in {r.scenario}/{r.variant}: {f.violation.message}", file=sys.stderr)
+                print(
+                    f"blkrace: error: model error in {r.scenario}/{r.variant}: {f.violation.message}", file=sys.stderr
+                )
     raise typer.Exit(code)
 
 
@@ -377,7 +383,9 @@ def replay_cmd(
     else:
         console = make_console()
         if strategy.diverged_at:
-            console.print(f"[yellow]replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}[/yellow]")
+            console.print(
+                f"[yellow]replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}[/yellow]"
+            )
         if not result.violations:
             from blkrace.report.text import render_timeline
 
@@ -388,7 +396,8 @@ def replay_cmd(
                 Finding(v, tuple(result.choices), 0, result.steps, elapsed),
                 result,
                 token,
-                f"replayed {s.name} --variant {target.name}: {result.steps} steps, {result.time_ns / 1e6:.3f} ms virtual",
+                f"replayed {s.name} --variant {target.name}: {result.steps} steps, "
+                f"{result.time_ns / 1e6:.3f} ms virtual",
             )
             break
         console.print(
@@ -401,7 +410,7 @@ def replay_cmd(
     raise typer.Exit(EXIT_FOUND if result.violations else EXIT_OK)
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr, shown only once a check has run for a second."""
 
     def __init__(self, enabled):
@@ -454,7 +463,9 @@ def version_callback(value: bool):
 
 @app.callback()
 def main_callback(
-    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Print the version."
+    ),
 ):
     """blkrace: an executable, deterministic model of Linux blk-mq, and an explorer of its interleavings."""
 

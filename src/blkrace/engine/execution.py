@@ -174,6 +174,7 @@ class Execution:
         eligible = self.eligible
         drive = self._drive
         forced = getattr(self.strategy, "forced", None)
+        traced = self.traced
         while not self._stopped:
             opts = [t for t in runnable if eligible(t)] if self._excl else runnable
             n = len(opts)
@@ -205,7 +206,7 @@ class Execution:
                     break
                 task = opts[i]
                 choices.append(task.tid + 1)
-            if self.traced:
+            if traced:
                 self._record_step(task)
             value = task.send_value
             task.send_value = None
@@ -234,7 +235,7 @@ class Execution:
         coro = task.coro
         try:
             msg = coro.send(value)
-            while type(msg) is tuple and msg[0] == CHOOSE:
+            while msg.__class__ is tuple and msg[0] == CHOOSE:
                 msg = coro.send(self._choose(task, msg))
         except StopIteration:
             self._exit(task)
@@ -249,7 +250,7 @@ class Execution:
             self._exit(task)
             self._model_error(task, exc)
             return
-        if type(msg) is not tuple:
+        if msg.__class__ is not tuple:
             self._exit(task)
             coro.close()
             self._model_error(
@@ -366,18 +367,13 @@ class Execution:
     def _check_hung(self):
         limit = self.now - self.hung_task_ns
         for task in self.tasks:
-            if (
-                task.state is BLOCKED
-                and task.hung_check
-                and not task.blocked_on.idle
-                and task.blocked_since < limit
-            ):
-                secs = (self.now - task.blocked_since) // NSEC_PER_SEC
+            if task.state is BLOCKED and task.hung_check and not task.blocked_on.idle and task.blocked_since < limit:
+                secs = self.hung_task_ns // NSEC_PER_SEC
                 self.stop(
                     Violation(
                         "hung_task",
-                        f"task {task.name} blocked for more than {secs} seconds "
-                        f"(on {task.blocked_on.name})",
+                        f"INFO: task {task.name} blocked for more than {secs} seconds "
+                        f"(waiting on {task.blocked_on.name})",
                         origin=f"hung_task:{_blocked_site(task)}",
                         detail=self._backtrace_lines(task),
                     )
@@ -428,9 +424,7 @@ class Execution:
             for t in self.tasks
             if t.state is BLOCKED and not t.blocked_on.idle
         ]
-        return RunResult(
-            self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked
-        )
+        return RunResult(self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked)
 
     def wait_for_edges(self):
         """Edges task -> [tasks it waits for], for every blocked task."""

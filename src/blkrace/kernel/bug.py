@@ -20,9 +20,7 @@ def WARN(k, condition, fmt="", *args):
     if condition:
         site = _site(2)
         text = (fmt % args) if args else fmt
-        k.execution.report(
-            Violation("warning", f"WARNING: at {site}: {text}".rstrip(": "), origin=f"warning:{site}")
-        )
+        k.execution.report(Violation("warning", f"WARNING: at {site}: {text}".rstrip(": "), origin=f"warning:{site}"))
     return bool(condition)
 
 

@@ -251,8 +251,7 @@ async def mod_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     ret = try_to_grab_pending(k, dwork)
     __queue_delayed_work(k, cpu, wq, dwork, delay_ns)
     k.execution.event(
-        f"{dwork.name} {'re-armed' if ret else 'queued'} on cpu{cpu if cpu >= 0 else '?'}"
-        f" in {delay_ns // 1_000_000} ms"
+        f"{dwork.name} {'re-armed' if ret else 'queued'} on cpu{cpu if cpu >= 0 else '?'} in {delay_ns // 1_000_000} ms"
     )
     return ret
 

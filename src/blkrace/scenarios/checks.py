@@ -53,8 +53,7 @@ def check_bios(q, execution):
             )
             yield Violation(
                 "stall",
-                f"I/O stall: {bio.name} from {bio.submitter} never completed: "
-                f"{rq.name + ' ' if rq else ''}{where}",
+                f"I/O stall: {bio.name} from {bio.submitter} never completed: {rq.name + ' ' if rq else ''}{where}",
                 origin=f"stall:bio-not-completed:{where.split(' (')[0]}",
                 detail=[f"at the end: {hctxs}; no timer pending, no task runnable"],
             )

@@ -53,7 +53,13 @@ class Replay:
                     return i
         self._diverge(
             f"step {self._execution.steps}: the token says "
-            + ("the schedule ended" if value is None else "advance the clock" if value == 0 else f"run task {value - 1}")
+            + (
+                "the schedule ended"
+                if value is None
+                else "advance the clock"
+                if value == 0
+                else f"run task {value - 1}"
+            )
             + f", but the model offers {[t.tid for t in options]}{' and the clock' if can_advance else ''}"
         )
         last = self._execution.last

@@ -1,0 +1,3 @@
+from blkrace.cli import main
+
+main()
