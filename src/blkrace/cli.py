@@ -304,8 +304,13 @@ def check_cmd(
             print(json.dumps(runs[0].as_json()))
     else:
         for run in runs:
-            if not several or run.reports:
+            if not all_:
                 _print_variant_report(console, run)
+                continue
+            # --all is a summary: one line per finding, with the token to replay it.
+            for f, _, token in run.reports:
+                console.print(f"{run.scenario} --variant {run.variant}: {f.violation.kind}: {f.violation.message}")
+                console.print(f"  blkrace replay {token}", soft_wrap=True)
         if several:
             console.print()
             console.print(_all_table(runs))
