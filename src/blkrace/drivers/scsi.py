@@ -32,7 +32,7 @@ from blkrace.kernel.atomic import (
     clear_bit,
     test_and_set_bit,
 )
-from blkrace.kernel.irq import generic_handle_irq, irq_desc
+from blkrace.kernel.irq import generic_handle_irq, request_irq
 
 SCSI_QUEUE_DELAY = 3  # ms
 SCMD_STATE_COMPLETE = 0
@@ -256,6 +256,6 @@ def scsi_add_device(k, nr_hw_queues, queue_depth=1, can_queue=32, latency_us=100
     q.queuedata = sdev
     sdev.request_queue = q
     for hctx in q.queue_hw_ctx:
-        first = next(iter(hctx.cpumask))
-        shost.irqs.append(irq_desc(24 + hctx.queue_num, f"sdebug-q{hctx.queue_num}", sdebug_irq_handler, first, True))
+        cpus = list(hctx.cpumask)
+        shost.irqs.append(request_irq(k, 24 + hctx.queue_num, f"sdebug-q{hctx.queue_num}", sdebug_irq_handler, cpus, True))
     return sdev

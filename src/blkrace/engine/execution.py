@@ -83,6 +83,7 @@ class Execution:
         self.trace = []
         self._stopped = False
         self._end_reason = None
+        self.wake_hook = None  # the layer above may re-place a task as it wakes (select_task_rq)
         self._lanes = {}  # lane -> [(task, excl_level)], top last
         self._excl = 0  # number of exclusion entries over all lanes
 
@@ -121,6 +122,30 @@ class Execution:
                 self._excl -= 1
                 return
         raise ModelError(f"lane_pop: {task.name} holds no exclusion on lane {lane}")
+
+    def move(self, task, lane):
+        """Move a task to another lane (a task migrating to another CPU)."""
+        for stack in self._lanes.values():
+            for owner, _ in stack:
+                if owner is task:
+                    raise ModelError(f"{task.name} cannot leave lane {task.lane} while it excludes others there")
+        task.lane = lane
+        if self.traced:
+            self._record("event", task, None, f"{task.name} migrates to cpu{lane}")
+
+    def discard(self, task, why):
+        """End a task that will never run again (an interrupt pending on a CPU that died)."""
+        if task.state is DONE:
+            return
+        if task.state is BLOCKED and task.blocked_on is not None and task in task.blocked_on.waiters:
+            task.blocked_on.waiters.remove(task)
+        if task.timer is not None:
+            self.timers.cancel(task.timer)
+            task.timer = None
+        task.coro.close()
+        if self.traced:
+            self._record("event", task, None, why)
+        self._exit(task)
 
     def lane_owner(self, lane):
         stack = self._lanes.get(lane)
@@ -315,6 +340,8 @@ class Execution:
         task.send_value = value
         task.blocked_on = None
         task.pending = None
+        if self.wake_hook is not None:
+            self.wake_hook(task)
         insort(self.runnable, task, key=_by_tid)
 
     def _block_timeout(self, task):

@@ -71,6 +71,7 @@ class Kernel:
         self.cpu_present_mask = cpumask("cpu_present_mask", range(nr_cpus))
         self.cpu_online_mask = cpumask("cpu_online_mask", range(nr_cpus))
         self.cpu_active_mask = cpumask("cpu_active_mask", range(nr_cpus))
+        self.cpu_dead = [False] * nr_cpus  # between play_dead() and the next bring-up
         self.patches = frozenset(patches)
         self.warned = set()  # WARN_ON_ONCE sites already reported
         self.next_pid = 1
@@ -78,6 +79,17 @@ class Kernel:
         self.wq_lock = _Named("wq_pool_lock")  # every workqueue list operation
         self.kblockd_workqueue = None
         self.system_wq = None
+        self.irq_descs = []
+        execution.wake_hook = self._select_task_rq
+
+    def _select_task_rq(self, task):
+        """select_task_rq() at wake-up: a task whose CPU went inactive wakes elsewhere."""
+        ts = task.data
+        if ts is None or ts.context != TASK or self.cpu_active_mask.bits >> ts.cpu & 1:
+            return
+        if ts.allowed is not None and ts.allowed.bits == 1 << ts.cpu:
+            return  # a per-CPU thread stays with its CPU (parked while it is down)
+        select_fallback_rq(self, ts)
 
     def patched(self, patch):
         return patch.name in self.patches
@@ -97,6 +109,17 @@ class _Named:
 
     def __init__(self, name):
         self.name = name
+
+
+def select_fallback_rq(k, ts):
+    """select_fallback_rq(): the lowest active CPU the task may run on."""
+    for cpu in k.cpu_active_mask:
+        if ts.allowed is None or ts.allowed.bits >> cpu & 1:
+            if cpu != ts.cpu:
+                k.execution.move(ts.task, cpu)
+                ts.cpu = cpu
+            return cpu
+    return ts.cpu
 
 
 def smp_processor_id(k):

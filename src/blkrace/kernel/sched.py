@@ -10,7 +10,7 @@ else of its CPU runs at all.
 from __future__ import annotations
 
 from blkrace.engine import NSEC_PER_MSEC, SYNC, StopRun, Violation, access, sleep
-from blkrace.kernel.machine import CONTEXT_NAMES, HARDIRQ, SOFTIRQ, TASK
+from blkrace.kernel.machine import CONTEXT_NAMES, HARDIRQ, SOFTIRQ, TASK, cpumask, select_fallback_rq
 
 PF_WQ_WORKER = 0x00000020
 PF_MEMALLOC = 0x00000800
@@ -34,6 +34,7 @@ class task_struct:
         "worker",
         "task",
         "extra",
+        "allowed",
     )
 
     def __init__(self, k, comm, cpu, context=TASK, flags=0):
@@ -51,6 +52,7 @@ class task_struct:
         self.worker = None  # struct worker * for kworkers
         self.task = None  # the engine task
         self.extra = {}  # per-scenario task state
+        self.allowed = None  # cpus_mask when bound to CPUs (a per-CPU kthread); None: any CPU
 
     def __repr__(self):
         return f"<{self.comm} pid={self.pid} cpu={self.cpu} {CONTEXT_NAMES[self.context]}>"
@@ -60,29 +62,58 @@ def kthread_run_on_cpu(k, threadfn, comm, cpu, *args, flags=PF_KTHREAD):
     """kthread_create_on_cpu() + wake_up_process(), kernel/kthread.c.
 
     ``threadfn(k, *args)`` is an async function; the new task is bound to
-    ``cpu`` and starts at once (up to its first scheduling point).
+    ``cpu`` (a per-CPU kthread) and starts at once, up to its first
+    scheduling point.
     """
     ts = task_struct(k, comm, cpu, TASK, flags)
+    ts.allowed = cpumask(f"{comm}->cpus_mask", [cpu])
     ts.task = k.execution.spawn(threadfn(k, *args), comm, lane=cpu, level=TASK, data=ts)
     return ts
 
 
-def run_in_context(k, cpu, context, comm, coro_fn, *args):
+def task_run_on_cpu(k, fn, comm, cpu, *args):
+    """A user process (or an unbound kthread) that starts on ``cpu`` and may migrate."""
+    ts = task_struct(k, comm, cpu, TASK, 0)
+    ts.task = k.execution.spawn(fn(k, *args), comm, lane=cpu, level=TASK, data=ts)
+    return ts
+
+
+def run_in_context(k, cpu, context, comm, coro_fn, *args, on_start=None):
     """Run ``coro_fn(k, *args)`` as a softirq or hardirq on ``cpu``.
 
     The handler takes its CPU at its first step (irq_enter: from then on no
     other task of that CPU runs until it returns) and only where the CPU's
     interrupts are enabled, since an interrupts-off task excludes it.
+    Nothing runs on a dead CPU: the interrupt is lost there.
     """
     ts = task_struct(k, comm, cpu, context)
+    if k.cpu_dead[cpu]:
+        k.execution.event(f"{comm}: cpu{cpu} is dead, lost")
+        return None
 
     async def irq_enter():
         await access(ts, SYNC)  # the interrupt (or softirq) is taken here
-        k.execution.lane_push(cpu, ts.task, HARDIRQ if context == HARDIRQ else SOFTIRQ)
+        if on_start is not None:
+            on_start(ts)
+        k.execution.lane_push(ts.cpu, ts.task, HARDIRQ if context == HARDIRQ else SOFTIRQ)
         await coro_fn(k, *args)
 
     ts.task = k.execution.spawn(irq_enter(), comm, lane=cpu, level=context, data=ts)
     return ts
+
+
+def migrate_tasks(k, dead_cpu):
+    """migrate_tasks(), kernel/sched/core.c: push every runnable task that may
+    run elsewhere off ``dead_cpu`` (per-CPU kthreads stay)."""
+    for task in list(k.execution.runnable):
+        ts = task.data
+        if task.lane != dead_cpu or ts is None or ts.context != TASK:
+            continue
+        if ts.allowed is not None and ts.allowed.bits == 1 << dead_cpu:
+            continue
+        if task is k.execution.current:
+            continue
+        select_fallback_rq(k, ts)
 
 
 # --------------------------------------------------------------- preemption

@@ -79,6 +79,10 @@ def hrtimer_try_to_cancel(timer):
 
 def _timer_fire(timer):
     timer.pending = None
+    k = timer.k
+    if not k.cpu_online_mask.bits >> timer.cpu & 1:
+        # timers_dead_cpu()/hrtimers_dead_cpu(): a dead CPU's timers move to a live one.
+        timer.cpu = next(iter(k.cpu_online_mask))
     comm = f"{CONTEXT_NAMES[timer.context]}/{timer.cpu}:{timer.name}"
     run_in_context(timer.k, timer.cpu, timer.context, comm, _call_timer_fn, timer)
 

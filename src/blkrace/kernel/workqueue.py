@@ -15,6 +15,8 @@ from __future__ import annotations
 from blkrace.engine import SYNC, WaitQueue, access
 from blkrace.kernel.sched import PF_KTHREAD, PF_WQ_WORKER, kthread_run_on_cpu
 
+from blkrace.kernel.machine import cpumask, select_fallback_rq
+
 WQ_UNBOUND = 1 << 1
 WQ_MEM_RECLAIM = 1 << 3
 WQ_HIGHPRI = 1 << 4
@@ -73,12 +75,13 @@ def alloc_workqueue(k, name, flags):
 
 
 class worker_pool:
-    __slots__ = ("k", "cpu", "highpri", "worklist", "idle", "workers", "nr_running", "name")
+    __slots__ = ("k", "cpu", "highpri", "worklist", "idle", "workers", "nr_running", "name", "disassociated")
 
     def __init__(self, k, cpu, highpri):
         self.k = k
         self.cpu = cpu
         self.highpri = highpri
+        self.disassociated = not k.cpu_online_mask.bits >> cpu & 1  # POOL_DISASSOCIATED
         self.name = f"pool{cpu}{'H' if highpri else ''}"
         self.worklist = []
         self.idle = WaitQueue(f"{self.name}.idle", idle=True)
@@ -121,6 +124,10 @@ def create_worker(pool):
     comm = f"kworker/{pool.cpu}:{w.id}{'H' if pool.highpri else ''}"
     w.ts = kthread_run_on_cpu(pool.k, worker_thread, comm, pool.cpu, w, flags=PF_KTHREAD | PF_WQ_WORKER)
     w.ts.worker = w
+    if pool.disassociated:
+        # A pool whose CPU is down runs its workers anywhere (unbind_workers()).
+        w.ts.allowed = None
+        select_fallback_rq(pool.k, w.ts)
     return w
 
 
@@ -141,6 +148,9 @@ async def worker_thread(k, w):
             # Idle until woken; the waker counts us running again (wake_up_worker).
             pool.nr_running -= 1
             await pool.idle.park(hung_check=False)
+            if not pool.disassociated and w.ts.cpu != pool.cpu:
+                k.execution.move(w.ts.task, pool.cpu)  # WORKER_REBOUND: back home
+                w.ts.cpu = pool.cpu
             continue
         work = pool.worklist.pop(0)
         await process_one_work(k, w, work)
@@ -254,6 +264,38 @@ async def mod_delayed_work_on(k, cpu, wq, dwork, delay_ns):
         f"{dwork.name} {'re-armed' if ret else 'queued'} on cpu{cpu if cpu >= 0 else '?'} in {delay_ns // 1_000_000} ms"
     )
     return ret
+
+
+async def workqueue_offline_cpu(k, cpu):
+    """workqueue_offline_cpu() -> unbind_workers() (CPUHP_AP_WORKQUEUE_ONLINE teardown):
+    the CPU's pools become disassociated and their workers may run anywhere."""
+    await access(k.wq_lock, SYNC)
+    for highpri in (False, True):
+        pool = k.worker_pools.get((cpu, highpri))
+        if pool is None:
+            continue
+        pool.disassociated = True
+        for w in pool.workers:
+            w.ts.allowed = None
+            if w.ts.task.state == "R" and w.ts.task is not k.execution.current:
+                select_fallback_rq(k, w.ts)
+    return 0
+
+
+async def workqueue_online_cpu(k, cpu):
+    """workqueue_online_cpu() -> rebind_workers(): bound to their CPU again."""
+    await access(k.wq_lock, SYNC)
+    for highpri in (False, True):
+        pool = k.worker_pools.get((cpu, highpri))
+        if pool is None:
+            continue
+        pool.disassociated = False
+        for w in pool.workers:
+            w.ts.allowed = cpumask(f"{w.ts.comm}->cpus_mask", [cpu])
+            if w.ts.task.state == "D" and w.current_work is None and w.ts.cpu != cpu:
+                k.execution.move(w.ts.task, cpu)  # an idle worker goes home at once
+                w.ts.cpu = cpu
+    return 0
 
 
 def init_workqueues(k):

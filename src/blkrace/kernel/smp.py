@@ -1,0 +1,178 @@
+"""kernel/smp.c: single-CPU function calls by IPI, and their flush at CPU offline.
+
+``smp_call_function_single_async()`` queues a csd on the target's
+``call_single_queue`` (an llist: the IPI is sent only when the list was
+empty) and the target's IPI handler runs everything queued.  Seed 003's
+patch (8d056c48e486, v3.16) adds the flush at CPU_DYING and narrows the
+offline warning; 9e949a388635 (v5.18) fixed that warning's test, which
+looked at the list it had just emptied.  Both are toggles here.
+
+Era note: before 8d056c48e486 the handler was
+generic_smp_call_function_single_interrupt() itself and it warned on any
+IPI reaching an offline CPU; the model keeps that body behind the toggle.
+"""
+
+from __future__ import annotations
+
+from blkrace.engine import READ, WRITE, access
+from blkrace.kernel.bug import WARN
+from blkrace.kernel.machine import HARDIRQ, cpu_online, cpu_online_nocheck, smp_processor_id
+from blkrace.kernel.patch import Patch
+from blkrace.kernel.sched import local_irq_restore, local_irq_save, preempt_disable, preempt_enable, run_in_context
+
+FLUSH_BEFORE_OFFLINE = Patch(
+    "smp-flush-ipi-callbacks-before-offline",
+    "8d056c48e486",
+    "CPU hotplug, smp: flush any pending IPI callbacks before CPU offline",
+)
+FIX_OFFLINE_CHECK = Patch(
+    "smp-fix-offline-cpu-check",
+    "9e949a388635",
+    "smp: Fix offline cpu check in flush_smp_call_function_queue()",
+)
+
+CSD_FLAG_LOCK = 0x01
+CSD_FLAG_SYNCHRONOUS = 0x02
+ENXIO = 6
+
+
+class call_single_data:
+    """struct call_single_data (csd).  ``func(k, info)`` is async."""
+
+    __slots__ = ("name", "func", "info", "flags")
+
+    def __init__(self, name, func=None, info=None):
+        self.name = name
+        self.func = func
+        self.info = info
+        self.flags = 0
+
+
+class llist_head:
+    """A per-CPU lockless list (include/linux/llist.h): one declared access per operation."""
+
+    __slots__ = ("name", "items")
+
+    def __init__(self, name):
+        self.name = name
+        self.items = []
+
+
+def init_smp(k):
+    """call_function_init(): one call_single_queue per CPU; the offline warning's ``warned``."""
+    k.call_single_queue = [llist_head(f"call_single_queue[{cpu}]") for cpu in range(k.nr_cpu_ids)]
+    k.smp_warned = False
+
+
+def csd_unlock(csd):
+    csd.flags &= ~CSD_FLAG_LOCK
+
+
+async def llist_add(node, head):
+    """llist_add(): true if the list was empty before."""
+    await access(head, WRITE)
+    was_empty = not head.items
+    head.items.insert(0, node)  # llists push at the head...
+    return was_empty
+
+
+async def llist_del_all(head):
+    await access(head, WRITE)
+    entries, head.items = head.items, []
+    entries.reverse()  # ...and the flush reverses them back to queueing order
+    return entries
+
+
+def arch_send_call_function_single_ipi(k, cpu):
+    """Raise the call-function IPI on ``cpu``; a CPU that is dead never sees it."""
+    if k.cpu_dead[cpu]:
+        k.execution.event(f"IPI to dead cpu{cpu} is lost")
+        return
+    run_in_context(k, cpu, HARDIRQ, f"IPI/{cpu}", generic_smp_call_function_single_interrupt)
+
+
+async def generic_exec_single(k, cpu, csd):
+    """generic_exec_single(): run here, or queue on ``cpu`` and send the IPI if needed."""
+    if cpu == smp_processor_id(k):
+        flags = local_irq_save(k)
+        await csd.func(k, csd.info)
+        csd_unlock(csd)
+        local_irq_restore(k, flags)
+        return 0
+    if not await cpu_online(k, cpu):
+        csd_unlock(csd)
+        return -ENXIO
+    # The list was empty: the target may be idle and must be told.  A
+    # non-empty list means an IPI is already on its way.
+    if await llist_add(csd, k.call_single_queue[cpu]):
+        arch_send_call_function_single_ipi(k, cpu)
+    return 0
+
+
+async def smp_call_function_single_async(k, cpu, csd):
+    """smp_call_function_single_async(): fire and forget; callable with irqs off."""
+    preempt_disable(k)
+    WARN(k, csd.flags & CSD_FLAG_LOCK, "csd %s is already queued", csd.name)
+    csd.flags = CSD_FLAG_LOCK
+    err = await generic_exec_single(k, cpu, csd)
+    preempt_enable(k)
+    return err
+
+
+async def generic_smp_call_function_single_interrupt(k):
+    """The IPI handler."""
+    if k.patched(FLUSH_BEFORE_OFFLINE):
+        await flush_smp_call_function_queue(k, True)
+        return
+    # v3.15: the handler itself, warning on any IPI that reaches an offline CPU.
+    cpu = smp_processor_id(k)
+    entry = await llist_del_all(k.call_single_queue[cpu])
+    if not cpu_online_nocheck(k, cpu) and not k.smp_warned:
+        k.smp_warned = True
+        WARN(k, True, "IPI on offline CPU %d", cpu)
+        for csd in entry:
+            k.execution.event(f"IPI callback {csd.func.__name__} sent to offline CPU")
+    for csd in entry:
+        await csd.func(k, csd.info)
+        csd_unlock(csd)
+
+
+async def flush_smp_call_function_queue(k, warn_cpu_offline):
+    """flush_smp_call_function_queue(), 8d056c48e486: run every queued callback.
+
+    ``warn_cpu_offline`` is false when called at CPU_DYING, where the CPU is
+    already marked offline but the flush is exactly what must happen.
+    """
+    cpu = smp_processor_id(k)
+    head = k.call_single_queue[cpu]
+    entry = await llist_del_all(head)
+    if k.patched(FIX_OFFLINE_CHECK):
+        pending = bool(entry)  # 9e949a388635: the callbacks we took
+    else:
+        await access(head, READ)
+        pending = bool(head.items)  # 8d056c48e486: the list we just emptied
+    if warn_cpu_offline and not cpu_online_nocheck(k, cpu) and not k.smp_warned and pending:
+        k.smp_warned = True
+        WARN(k, True, "IPI on offline CPU %d", cpu)
+        for csd in entry:
+            k.execution.event(f"IPI callback {csd.func.__name__} sent to offline CPU")
+    for csd in entry:
+        if csd.flags & CSD_FLAG_SYNCHRONOUS:
+            await csd.func(k, csd.info)
+            csd_unlock(csd)
+        else:
+            csd_unlock(csd)
+            await csd.func(k, csd.info)
+
+
+async def smpcfd_dying_cpu(k, cpu):
+    """smpcfd_dying_cpu() (CPUHP_AP_SMPCFD_DYING, hotplug_cfd's CPU_DYING in v3.16).
+
+    "The IPIs for the smp-call-function callbacks queued by other CPUs might
+    arrive late ... So flush out any pending callbacks explicitly (without
+    waiting for the IPIs to arrive), to ensure that the outgoing CPU doesn't
+    go offline with work still pending."
+    """
+    if k.patched(FLUSH_BEFORE_OFFLINE):
+        await flush_smp_call_function_queue(k, False)
+    return 0
