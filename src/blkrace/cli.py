@@ -48,6 +48,7 @@ class VariantRun:
     strategy: str
     seed: int
     expect: frozenset
+    allowed: frozenset = frozenset()
     campaign: object = None
     reports: list = field(default_factory=list)  # (finding, replayed result, token)
 
@@ -58,9 +59,7 @@ class VariantRun:
     @property
     def expectation_held(self):
         found = set(self.found_kinds)
-        if not self.expect:
-            return not found
-        return self.expect <= found and found <= self.expect
+        return self.expect <= found and found <= self.expect | self.allowed
 
     def as_json(self):
         c = self.campaign
@@ -75,6 +74,7 @@ class VariantRun:
             "interrupted": c.interrupted,
             "elapsed_s": round(c.elapsed_s, 4),
             "expected": sorted(self.expect),
+            "allowed": sorted(self.allowed),
             "expectation_held": self.expectation_held,
             "violations": [
                 {
@@ -146,7 +146,7 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         progress=on_progress,
         stop_when=(lambda kinds: wanted <= kinds) if wanted and stop_on_first else None,
     )
-    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, campaign)
+    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, variant.allowed, campaign)
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error":
@@ -369,7 +369,7 @@ def replay_cmd(
     from blkrace.engine.campaign import Finding
 
     reports = [(Finding(v, tuple(result.choices), 0, result.steps, elapsed), result, token) for v in result.violations]
-    run = VariantRun(s.name, target.name, "replay", 0, target.expect)
+    run = VariantRun(s.name, target.name, "replay", 0, target.expect, target.allowed)
     run.reports = reports
     if json_out:
         out = {

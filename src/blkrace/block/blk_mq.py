@@ -10,7 +10,16 @@ blk_mq_update_nr_hw_queues (comes with the freeze work).
 from __future__ import annotations
 
 from blkrace.block import blk_mq_sched
-from blkrace.block.blk_mq_tag import blk_mq_get_tag, blk_mq_init_tags, blk_mq_put_tag, blk_mq_tag_busy
+from blkrace.block.blk_mq_tag import (
+    BLK_MQ_S_INACTIVE,
+    DRAIN_INACTIVE_HCTX,
+    blk_mq_all_tag_iter,
+    blk_mq_get_tag,
+    blk_mq_init_tags,
+    blk_mq_put_tag,
+    blk_mq_tag_busy,
+)
+from blkrace.block.blk_timeout import blk_add_timer, blk_queue_init_timeout
 from blkrace.block.list import (
     list_add,
     list_add_tail,
@@ -22,6 +31,7 @@ from blkrace.block.list import (
 from blkrace.block.types import (
     BLK_MQ_CPU_WORK_BATCH,
     BLK_MQ_F_BLOCKING,
+    BLK_MQ_F_STACKING,
     BLK_MQ_F_TAG_SHARED,
     BLK_MQ_NO_TAG,
     BLK_MQ_REQ_INTERNAL,
@@ -36,6 +46,8 @@ from blkrace.block.types import (
     MQ_RQ_IDLE,
     MQ_RQ_IN_FLIGHT,
     QUEUE_FLAG_QUIESCED,
+    QUEUE_FLAG_SAME_COMP,
+    QUEUE_FLAG_SAME_FORCE,
     RQF_ELVPRIV,
     blk_mq_ctx,
     blk_mq_hw_ctx,
@@ -48,13 +60,17 @@ from blkrace.kernel.bug import WARN_ON, WARN_ON_ONCE
 from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock
 from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
 from blkrace.kernel.machine import (
+    cpu_online,
     cpu_online_nocheck,
     cpumask_first_and,
     cpumask_next_and,
     cpumask_test_cpu,
     smp_processor_id,
 )
-from blkrace.kernel.sched import in_interrupt, preempt_disable, preempt_enable
+from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE, CPUHP_BLK_MQ_DEAD, cpuhp_state_add_instance_nocalls
+from blkrace.kernel.locking.percpu_ref import percpu_ref, percpu_ref_put, percpu_ref_tryget
+from blkrace.kernel.sched import in_interrupt, msleep, preempt_disable, preempt_enable
+from blkrace.kernel.smp import call_single_data, smp_call_function_single_async
 from blkrace.kernel.timer import NSEC_PER_JIFFY, msecs_to_jiffies
 from blkrace.kernel.workqueue import INIT_DELAYED_WORK, WORK_CPU_UNBOUND, mod_delayed_work_on
 
@@ -102,7 +118,23 @@ def blk_mq_init_queue(k, set_, name, cpu_map):
         q.queue_ctx.append(ctx)
     for hctx in q.queue_hw_ctx:
         hctx.dispatch_from = hctx.ctxs[0] if hctx.ctxs else None
+        blk_mq_init_hctx(q, set_, hctx)
+    q.queue_flags.bits |= 1 << QUEUE_FLAG_SAME_COMP  # QUEUE_FLAG_MQ_DEFAULT
+    blk_queue_init_timeout(q)
+    q.q_usage_counter = percpu_ref(f"{name}->q_usage_counter")
     return q
+
+
+def blk_mq_init_hctx(q, set_, hctx):
+    """blk_mq_init_hctx(): register the hctx with the CPU hotplug states it needs."""
+    k = q.k
+    if getattr(k, "cpuhp_hp_states", None) is None:
+        return  # a machine without CPU hotplug
+    if k.patched(DRAIN_INACTIVE_HCTX) and not hctx.flags & BLK_MQ_F_STACKING:
+        hctx.cpuhp_online = hctx
+        cpuhp_state_add_instance_nocalls(k, CPUHP_AP_BLK_MQ_ONLINE, hctx)
+    hctx.cpuhp_dead = hctx
+    cpuhp_state_add_instance_nocalls(k, CPUHP_BLK_MQ_DEAD, hctx)
 
 
 def blk_mq_alloc_tag_set(set_):
@@ -196,19 +228,32 @@ def blk_mq_rq_ctx_init(data, tag):
     return rq
 
 
-async def blk_mq_get_request(q, bio, data):
-    """blk_mq_get_request(), block/blk-mq.c (v5.7): map ctx/hctx, get a tag, init."""
+async def __blk_mq_alloc_request(q, bio, data):
+    """__blk_mq_alloc_request(), block/blk-mq.c (v5.8; v5.7 called it blk_mq_get_request()).
+
+    With bf0beec0607d, a waiting allocation that fails because its hctx went
+    inactive sleeps 3 ms and retries: by then CPU hotplug has moved the task
+    to an online CPU, hence another hctx.
+    """
+    k = q.k
     e = q.elevator
     data.q = q
-    data.ctx = blk_mq_get_ctx(q)
-    data.hctx = blk_mq_map_queue(q, data.cmd_flags, data.ctx)
     if e is not None:
         data.flags |= BLK_MQ_REQ_INTERNAL
-    else:
-        blk_mq_tag_busy(data.hctx)
-    tag = await blk_mq_get_tag(data)
-    if tag == BLK_MQ_NO_TAG:
-        return None
+    while True:  # retry:
+        data.ctx = blk_mq_get_ctx(q)
+        data.hctx = blk_mq_map_queue(q, data.cmd_flags, data.ctx)
+        if e is None:
+            blk_mq_tag_busy(data.hctx)
+        tag = await blk_mq_get_tag(data)
+        if tag != BLK_MQ_NO_TAG:
+            break
+        if not k.patched(DRAIN_INACTIVE_HCTX) or data.flags & BLK_MQ_REQ_NOWAIT:
+            return None
+        # Give up the CPU and sleep for a random short time to ensure that
+        # thread using a realtime scheduling class are migrated off the CPU,
+        # and thus off the hctx that is going away.
+        await msleep(k, 3)
     rq = blk_mq_rq_ctx_init(data, tag)
     if e is not None and e.type.ops.prepare_request is not None:
         await e.type.ops.prepare_request(rq, bio)
@@ -230,7 +275,7 @@ async def blk_mq_make_request(q, bio):
     """blk_mq_make_request(), block/blk-mq.c (v5.7), the make_request_fn of blk-mq queues."""
     k = q.k
     data = blk_mq_alloc_data(q, cmd_flags=bio.bi_opf)
-    rq = await blk_mq_get_request(q, bio, data)
+    rq = await __blk_mq_alloc_request(q, bio, data)
     if rq is None:
         bio.bi_status = BLK_STS_IOERR
         return
@@ -640,21 +685,58 @@ async def blk_mq_dequeue_from_ctx(hctx, start):
 
 
 async def blk_mq_start_request(rq):
-    """blk_mq_start_request(): the driver owns it now (the timeout comes later)."""
+    """blk_mq_start_request(): the driver owns it now; its timeout starts."""
     await access(rq, WRITE)
+    blk_add_timer(rq)
     rq.state = MQ_RQ_IN_FLIGHT
 
 
-async def blk_mq_complete_request(rq):
-    """blk_mq_complete_request() -> __blk_mq_complete_request().
+async def __blk_mq_complete_request_remote(k, rq):
+    """__blk_mq_complete_request_remote(): the IPI's callback, on the submitting CPU."""
+    await rq.q.mq_ops.complete(rq)
 
-    With several hw queues and CPUs sharing a cache, the completion runs
-    ->complete right here, in the interrupt (the IPI to the submitting CPU
-    and the block softirq come with the hotplug work).
+
+def cpus_share_cache(k, this_cpu, that_cpu):
+    """cpus_share_cache(): the scenario's cache topology (k.llc_id), one LLC by default."""
+    llc = getattr(k, "llc_id", None)
+    return llc is None or llc[this_cpu] == llc[that_cpu]
+
+
+async def __blk_mq_complete_request(rq):
+    """__blk_mq_complete_request(): complete here, or on the submitting CPU by IPI.
+
+    "If the CPU that submitted is online and does not share a cache with this
+    one, send it an IPI" (rq_affinity).  The cpu_online() test is racy by
+    design: seed 003 is what happens when the target goes offline right after.
     """
+    q = rq.q
+    k = q.k
+    ctx = rq.mq_ctx
     await access(rq, WRITE)
     rq.state = MQ_RQ_COMPLETE
-    await rq.q.mq_ops.complete(rq)
+    if not q.queue_flags.bits >> QUEUE_FLAG_SAME_COMP & 1:
+        await q.mq_ops.complete(rq)
+        return
+    preempt_disable(k)  # get_cpu()
+    cpu = smp_processor_id(k)
+    shared = False
+    if not q.queue_flags.bits >> QUEUE_FLAG_SAME_FORCE & 1:
+        shared = cpus_share_cache(k, cpu, ctx.cpu)
+    if cpu != ctx.cpu and not shared and await cpu_online(k, ctx.cpu):
+        if rq.csd is None:
+            rq.csd = call_single_data(f"{rq.name}->csd")
+        rq.csd.func = __blk_mq_complete_request_remote
+        rq.csd.info = rq
+        rq.csd.flags = 0
+        await smp_call_function_single_async(k, ctx.cpu, rq.csd)
+    else:
+        await q.mq_ops.complete(rq)
+    preempt_enable(k)  # put_cpu()
+
+
+async def blk_mq_complete_request(rq):
+    """blk_mq_complete_request(): the driver says the request is done."""
+    await __blk_mq_complete_request(rq)
     return True
 
 
@@ -714,3 +796,91 @@ async def __blk_mq_free_request(rq):
         await blk_mq_put_tag(hctx.sched_tags, ctx, sched_tag)
         rq.internal_tag = BLK_MQ_NO_TAG
     await blk_mq_sched.blk_mq_sched_restart(hctx)
+
+
+# ------------------------------------------------------------- CPU hotplug
+
+
+def blk_mq_last_cpu_in_hctx(k, cpu, hctx):
+    """blk_mq_last_cpu_in_hctx(): ``cpu`` is the only online CPU of the hctx."""
+    if cpumask_first_and(hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids) != cpu:
+        return False
+    if cpumask_next_and(cpu, hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids) < k.nr_cpu_ids:
+        return False
+    return True
+
+
+async def blk_mq_hctx_has_requests(hctx):
+    """blk_mq_hctx_has_requests(): any allocated request of this hctx, in flight or not."""
+    tags = hctx.sched_tags if hctx.sched_tags is not None else hctx.tags
+    found = []
+
+    def blk_mq_has_request(rq):
+        if rq.mq_hctx is not hctx:
+            return True
+        found.append(rq)
+        return False
+
+    await blk_mq_all_tag_iter(tags, blk_mq_has_request)
+    return bool(found)
+
+
+async def blk_mq_hctx_notify_offline(k, cpu, hctx):
+    """blk_mq_hctx_notify_offline() (CPUHP_AP_BLK_MQ_ONLINE teardown, bf0beec0607d):
+    on the hctx's last CPU, before its managed interrupt goes, stop new
+    allocations and wait for every request of the hctx to complete."""
+    if not cpumask_test_cpu(cpu, hctx.cpumask) or not blk_mq_last_cpu_in_hctx(k, cpu, hctx):
+        return 0
+    # Prevent new request from being allocated on the current hctx.  The
+    # smp_mb__after_atomic() pairs with the implied barrier in
+    # test_and_set_bit_lock in sbitmap_get(): either the allocator sees
+    # INACTIVE or this loop sees the tag.
+    await set_bit(BLK_MQ_S_INACTIVE, hctx.state)
+    k.execution.event(f"{hctx.name}: INACTIVE, draining")
+    # If we could not grab a reference the queue has been frozen and there
+    # are no requests.
+    q = hctx.queue
+    if await percpu_ref_tryget(q.q_usage_counter):
+        while await blk_mq_hctx_has_requests(hctx):
+            await msleep(k, 5)
+        await percpu_ref_put(q.q_usage_counter)
+    return 0
+
+
+async def blk_mq_hctx_notify_online(k, cpu, hctx):
+    """blk_mq_hctx_notify_online() (CPUHP_AP_BLK_MQ_ONLINE startup)."""
+    if cpumask_test_cpu(cpu, hctx.cpumask):
+        await clear_bit(BLK_MQ_S_INACTIVE, hctx.state)
+    return 0
+
+
+async def blk_mq_hctx_notify_dead(k, cpu, hctx):
+    """blk_mq_hctx_notify_dead() (CPUHP_BLK_MQ_DEAD teardown, on the control CPU):
+    requests still on the dead CPU's software queue go to hctx->dispatch."""
+    if k.patched(DRAIN_INACTIVE_HCTX) and not cpumask_test_cpu(cpu, hctx.cpumask):
+        return 0
+    ctx = hctx.queue.queue_ctx[cpu]
+    if ctx.hctx is not hctx:
+        return 0
+    tmp = list_head("tmp")
+    await spin_lock(k, ctx.lock)
+    if ctx.rq_list.items:
+        await list_splice_tail_init(ctx.rq_list, tmp)
+        await clear_bit(ctx.index_hw, hctx.ctx_map)  # blk_mq_hctx_clear_pending()
+    await spin_unlock(k, ctx.lock)
+    if not tmp.items:
+        return 0
+    await spin_lock(k, hctx.lock)
+    await list_splice_tail_init(tmp, hctx.dispatch)
+    await spin_unlock(k, hctx.lock)
+    await blk_mq_run_hw_queue(hctx, True)
+    return 0
+
+
+def blk_mq_init_cpuhp(k):
+    """blk_mq_init(): the block layer's two hotplug states (the online one from bf0beec0607d)."""
+    k.cpuhp_hp_states[CPUHP_BLK_MQ_DEAD].teardown = blk_mq_hctx_notify_dead
+    if k.patched(DRAIN_INACTIVE_HCTX):
+        step = k.cpuhp_hp_states[CPUHP_AP_BLK_MQ_ONLINE]
+        step.startup = blk_mq_hctx_notify_online
+        step.teardown = blk_mq_hctx_notify_offline

@@ -1,22 +1,31 @@
-"""block/blk-mq-tag.c: tag allocation (v5.7 control flow over a simple pool).
+"""block/blk-mq-tag.c (v5.8): tag allocation over sbitmap, sleeping when none is free.
 
-The allocator below is a bitmap with one wait queue and wake-one on free.
-The real sbitmap (per-CPU hints, 8 wait queues, wake batches) comes with the
-hotplug work, where its wake-up accounting matters; here nothing in the
-budget race depends on it.
+The INACTIVE check at ``found_tag`` is the hunk of bf0beec0607d: a tag
+taken on a hctx whose last CPU is going away is given back, and the caller
+retries on another hctx.
 """
 
 from __future__ import annotations
 
+from blkrace.block import sbitmap
 from blkrace.block.types import BLK_MQ_NO_TAG, BLK_MQ_REQ_INTERNAL, BLK_MQ_REQ_NOWAIT, blk_mq_tags
-from blkrace.engine import SYNC, WRITE, WaitQueue, access
+from blkrace.engine import READ, SYNC, access
+from blkrace.kernel.atomic import test_bit
+from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import schedule_on
+
+DRAIN_INACTIVE_HCTX = Patch(
+    "blk-mq-drain-inactive-hctx",
+    "bf0beec0607d",
+    "blk-mq: drain I/O when all CPUs in a hctx are offline",
+)
+BLK_MQ_S_INACTIVE = 3
 
 
 def blk_mq_init_tags(name, nr_tags):
-    """blk_mq_init_tags(), block/blk-mq-tag.c."""
+    """blk_mq_init_tags(): the tags' bitmap, with its wait queues."""
     tags = blk_mq_tags(name, nr_tags)
-    tags.wait = WaitQueue(f"{name}.bitmap_tags.ws")
+    tags.bitmap_tags = sbitmap.sbitmap_queue(f"{name}.bitmap_tags", nr_tags)
     return tags
 
 
@@ -27,59 +36,85 @@ def blk_mq_tags_from_data(data):
     return data.hctx.tags
 
 
-def _get_free_tag(tags):
-    free = ~tags.used & ((1 << tags.nr_tags) - 1)
-    if not free:
-        return BLK_MQ_NO_TAG
-    tag = (free & -free).bit_length() - 1
-    tags.used |= 1 << tag
-    return tag
+def bt_wait_ptr(bt, hctx):
+    """bt_wait_ptr(): waiters of one hctx spread round robin over the 8 queues."""
+    ws = bt.ws[hctx.wait_index]
+    hctx.wait_index = sbitmap.sbq_index_inc(hctx.wait_index)
+    return ws
 
 
-async def __blk_mq_get_tag(data, tags):
-    """__blk_mq_get_tag(): one try, no sleeping (__sbitmap_queue_get)."""
-    await access(tags, WRITE)
-    return _get_free_tag(tags)
+async def __blk_mq_get_tag(data, bt):
+    """__blk_mq_get_tag(): one try (hctx_may_queue() only limits shared tag sets)."""
+    return await sbitmap.__sbitmap_queue_get(bt)
 
 
 async def blk_mq_get_tag(data):
-    """blk_mq_get_tag(), block/blk-mq-tag.c: allocate a tag, sleeping when none is free."""
+    """blk_mq_get_tag(), block/blk-mq-tag.c (v5.8)."""
     from blkrace.block.blk_mq import blk_mq_get_ctx, blk_mq_map_queue, blk_mq_run_hw_queue
 
-    k = data.q.k
+    q = data.q
+    k = q.k
     tags = blk_mq_tags_from_data(data)
-    tag = await __blk_mq_get_tag(data, tags)
-    if tag != BLK_MQ_NO_TAG:
-        return tag
-    if data.flags & BLK_MQ_REQ_NOWAIT:
+    bt = tags.bitmap_tags
+    tag = await __blk_mq_get_tag(data, bt)
+    if tag == -1:
+        if data.flags & BLK_MQ_REQ_NOWAIT:
+            return BLK_MQ_NO_TAG
+        wait = sbitmap.sbq_wait()
+        ws = bt_wait_ptr(bt, data.hctx)
+        while True:
+            # Out of tags: kick pending submits before sleeping.
+            await blk_mq_run_hw_queue(data.hctx, False)
+            tag = await __blk_mq_get_tag(data, bt)
+            if tag != -1:
+                break
+            # sbitmap_prepare_to_wait(); retry; io_schedule(): one atomic step,
+            # as prepare_to_wait() makes a wake-up in between impossible to lose.
+            await access(ws, SYNC)
+            sbitmap.sbitmap_prepare_to_wait(bt, ws, wait)
+            free = ~bt.map & ((1 << bt.depth) - 1)
+            if free:
+                tag = await __blk_mq_get_tag(data, bt)
+                if tag != -1:
+                    break
+                continue
+            bt_prev = bt
+            await schedule_on(k, ws.wait, what="blk_mq_get_tag")  # io_schedule()
+            sbitmap.sbitmap_finish_wait(bt, ws, wait)
+            data.ctx = blk_mq_get_ctx(q)
+            data.hctx = blk_mq_map_queue(q, data.cmd_flags, data.ctx)
+            tags = blk_mq_tags_from_data(data)
+            bt = tags.bitmap_tags
+            # A new hctx: fake a wake-up on the old queue for the one we took.
+            if bt is not bt_prev:
+                await sbitmap.sbitmap_queue_wake_up(bt_prev)
+            ws = bt_wait_ptr(bt, data.hctx)
+        sbitmap.sbitmap_finish_wait(bt, ws, wait)
+    # found_tag:
+    if k.patched(DRAIN_INACTIVE_HCTX) and await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
+        # Give up this allocation if the hctx is inactive.  The caller will
+        # retry on an active hctx.
+        await blk_mq_put_tag(tags, data.ctx, tag)
         return BLK_MQ_NO_TAG
-    while True:
-        # Give others a chance to free tags: kick pending submits before sleeping.
-        await blk_mq_run_hw_queue(data.hctx, False)
-        tag = await __blk_mq_get_tag(data, tags)
-        if tag != BLK_MQ_NO_TAG:
-            break
-        # sbitmap_prepare_to_wait(); retry; io_schedule(): the retry and the
-        # sleep are one atomic step, as prepare_to_wait makes them.
-        await access(tags, SYNC)
-        tag = _get_free_tag(tags)
-        if tag != BLK_MQ_NO_TAG:
-            break
-        await schedule_on(k, tags.wait, what="blk_mq_get_tag")  # io_schedule()
-        # sbitmap_finish_wait(); we may have migrated: re-map ctx and hctx.
-        data.ctx = blk_mq_get_ctx(data.q)
-        data.hctx = blk_mq_map_queue(data.q, data.cmd_flags, data.ctx)
-        tags = blk_mq_tags_from_data(data)
     return tag
 
 
 async def blk_mq_put_tag(tags, ctx, tag):
-    """blk_mq_put_tag() -> sbitmap_queue_clear(): free, then wake a sleeper."""
-    await access(tags, WRITE)
-    tags.used &= ~(1 << tag)
-    tags.wait.wake_one()
+    """blk_mq_put_tag() -> sbitmap_queue_clear()."""
+    await sbitmap.sbitmap_queue_clear(tags.bitmap_tags, tag, ctx.cpu if ctx else 0)
 
 
 def blk_mq_tag_busy(hctx):
     """blk_mq_tag_busy(): only shared tag sets count active queues; none here."""
     return False
+
+
+async def blk_mq_all_tag_iter(tags, fn):
+    """blk_mq_all_tag_iter(): every allocated tag's static request, until ``fn`` says stop."""
+    await access(tags.bitmap_tags, READ)
+    bits = tags.bitmap_tags.map
+    for tag in range(tags.nr_tags):
+        if bits >> tag & 1:
+            rq = tags.static_rqs[tag]
+            if rq is not None and not fn(rq):
+                return

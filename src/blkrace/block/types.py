@@ -23,6 +23,7 @@ BLK_MQ_S_SCHED_RESTART = 2
 # tag set flags
 BLK_MQ_F_SHOULD_MERGE = 1 << 0
 BLK_MQ_F_TAG_SHARED = 1 << 1
+BLK_MQ_F_STACKING = 1 << 2  # bf0beec0607d: completions come from an underlying device
 BLK_MQ_F_BLOCKING = 1 << 5
 
 # blk_mq_alloc_data flags
@@ -32,6 +33,8 @@ BLK_MQ_REQ_INTERNAL = 1 << 2
 
 # request_queue flags
 QUEUE_FLAG_STOPPED = 0
+QUEUE_FLAG_SAME_COMP = 4  # complete on the CPU that submitted (rq_affinity=1)
+QUEUE_FLAG_SAME_FORCE = 12  # ...even when the CPUs share a cache (rq_affinity=2)
 QUEUE_FLAG_QUIESCED = 24
 
 # request states
@@ -61,6 +64,10 @@ REQ_OP_WRITE = 1
 REQ_SYNC = 1 << 11
 
 BLK_MQ_RESOURCE_DELAY = 3  # ms
+
+# enum blk_eh_timer_return
+BLK_EH_DONE = 0
+BLK_EH_RESET_TIMER = 1
 BLK_MQ_CPU_WORK_BATCH = 8
 
 
@@ -99,6 +106,7 @@ class request:
         "special",
         "deadline",
         "status",
+        "csd",
     )
 
     def __init__(self, name, q):
@@ -117,23 +125,23 @@ class request:
         self.special = None  # the driver's per-request data (a scsi_cmnd)
         self.deadline = 0
         self.status = BLK_STS_OK
+        self.csd = None  # call_single_data for a remote completion
 
     def __repr__(self):
         return f"<{self.name} tag={self.tag} sched_tag={self.internal_tag} state={self.state}>"
 
 
 class blk_mq_tags:
-    """struct blk_mq_tags over a simple bitmap allocator (the sbitmap comes with hotplug)."""
+    """struct blk_mq_tags: a sbitmap_queue of tags and the requests behind them."""
 
-    __slots__ = ("name", "nr_tags", "used", "rqs", "static_rqs", "wait")
+    __slots__ = ("name", "nr_tags", "bitmap_tags", "rqs", "static_rqs")
 
     def __init__(self, name, nr_tags):
         self.name = name
         self.nr_tags = nr_tags
-        self.used = 0  # bit i set: tag i allocated
+        self.bitmap_tags = None  # struct sbitmap_queue
         self.rqs = [None] * nr_tags  # driver tags: the request now owning the tag
         self.static_rqs = []
-        self.wait = None  # WaitQueue of blk_mq_get_tag sleepers
 
 
 class blk_mq_tag_set:
@@ -202,6 +210,9 @@ class blk_mq_hw_ctx:
         "dispatch_from",
         "run",
         "queued",
+        "wait_index",
+        "cpuhp_online",
+        "cpuhp_dead",
     )
 
     def __init__(self, q, idx, cpus, flags):
@@ -225,6 +236,9 @@ class blk_mq_hw_ctx:
         self.dispatch_from = None
         self.run = 0
         self.queued = 0
+        self.wait_index = 0
+        self.cpuhp_online = None  # the hctx's instances in the cpuhp states
+        self.cpuhp_dead = None
 
 
 class request_queue:
@@ -243,6 +257,10 @@ class request_queue:
         "queue_flags",
         "nr_requests",
         "bios",
+        "rq_timeout",
+        "timeout",
+        "timeout_work",
+        "q_usage_counter",
     )
 
     def __init__(self, k, name, set_):
@@ -258,3 +276,7 @@ class request_queue:
         self.queue_flags = bitmap(f"{name}->queue_flags")
         self.nr_requests = set_.queue_depth
         self.bios = []  # every bio submitted, for the end-of-run checks
+        self.rq_timeout = 30 * 1_000_000_000  # 30 s, BLK_DEFAULT_SG_TIMEOUT
+        self.timeout = None  # timer_list: blk_rq_timed_out_timer
+        self.timeout_work = None  # work_struct: blk_mq_timeout_work
+        self.q_usage_counter = None  # percpu_ref

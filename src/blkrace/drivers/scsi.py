@@ -257,5 +257,7 @@ def scsi_add_device(k, nr_hw_queues, queue_depth=1, can_queue=32, latency_us=100
     sdev.request_queue = q
     for hctx in q.queue_hw_ctx:
         cpus = list(hctx.cpumask)
-        shost.irqs.append(request_irq(k, 24 + hctx.queue_num, f"sdebug-q{hctx.queue_num}", sdebug_irq_handler, cpus, True))
+        shost.irqs.append(
+            request_irq(k, 24 + hctx.queue_num, f"sdebug-q{hctx.queue_num}", sdebug_irq_handler, cpus, True)
+        )
     return sdev

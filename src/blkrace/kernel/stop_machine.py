@@ -43,7 +43,8 @@ def set_state(k, msdata, newstate):
     """set_state(): reset the ack count, then publish the new state."""
     msdata.thread_ack = msdata.num_threads
     msdata.state = newstate
-    k.execution.event(f"stop_machine: {STATE_NAMES[newstate]}")
+    if newstate <= MULTI_STOP_EXIT:  # the last ack of EXIT moves past it: nobody looks
+        k.execution.event(f"stop_machine: {STATE_NAMES[newstate]}")
     msdata.wq.wake_all()
 
 

@@ -18,6 +18,7 @@ class Variant:
     patches: frozenset
     expect: frozenset  # violation kinds expected; empty means "clean within bounds"
     summary: str
+    allowed: frozenset = frozenset()  # kinds that may also show up (a rarer window)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blkrace.block.types import BLK_STS_NAMES, BLK_STS_OK, MQ_RQ_IN_FLIGHT
+from blkrace.block.types import BLK_STS_NAMES, BLK_STS_OK, MQ_RQ_COMPLETE, MQ_RQ_IN_FLIGHT
 from blkrace.engine import Violation
 
 
@@ -22,6 +22,14 @@ def where_is(q, rq):
                 return f"on {ctx.name}'s software queue of {hctx.name}, never dispatched"
     if rq.state == MQ_RQ_IN_FLIGHT:
         return "in flight at the device, never completed"
+    if rq.state == MQ_RQ_COMPLETE:
+        for cpu, head in enumerate(getattr(q.k, "call_single_queue", [])):
+            if rq.csd is not None and rq.csd in head.items:
+                return (
+                    f"completed by the device, but its completion callback waits on cpu{cpu}'s "
+                    "call_single_queue and never ran"
+                )
+        return "completed by the device, but the completion never finished"
     return "allocated but never issued"
 
 

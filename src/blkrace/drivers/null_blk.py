@@ -1,0 +1,130 @@
+"""A null_blk-like device (drivers/block/null_blk_main.c, v5.8) with managed interrupts.
+
+Configurable hw queue count, queue depth and completion latency.  Real
+null_blk completes from an hrtimer or inline and has no interrupts; here the
+device raises its hw queue's managed interrupt after the latency, as a PCI
+device (nvme) would, because that interrupt is what CPU hotplug shuts down.
+"""
+
+from __future__ import annotations
+
+from blkrace.block import blk_mq
+from blkrace.block.types import (
+    BLK_EH_DONE,
+    BLK_STS_OK,
+    BLK_STS_TIMEOUT,
+    MQ_RQ_COMPLETE,
+    QUEUE_FLAG_SAME_FORCE,
+    blk_mq_ops,
+    blk_mq_tag_set,
+)
+from blkrace.engine import NSEC_PER_USEC, StopRun, Violation
+from blkrace.kernel.irq import generic_handle_irq, request_irq
+
+
+class nullb_cmd:
+    __slots__ = ("rq", "error")
+
+    def __init__(self, rq):
+        self.rq = rq
+        self.error = BLK_STS_OK
+
+
+class nullb:
+    __slots__ = ("k", "name", "q", "irqs", "completion_nsec", "tag_set")
+
+    def __init__(self, k, name, completion_nsec):
+        self.k = k
+        self.name = name
+        self.q = None
+        self.irqs = []
+        self.completion_nsec = completion_nsec
+        self.tag_set = None
+
+
+async def null_queue_rq(hctx, rq, last):
+    """null_queue_rq(): start the request; the device answers after the latency."""
+    nb = rq.q.queuedata
+    cmd = rq.special
+    if cmd is None:
+        cmd = rq.special = nullb_cmd(rq)
+    cmd.error = BLK_STS_OK
+    await blk_mq.blk_mq_start_request(rq)
+    nb.k.execution.add_timer(
+        nb.completion_nsec, null_device_done, nb, hctx.queue_num, rq, name=f"{nb.name} completes {rq.name}"
+    )
+    return BLK_STS_OK
+
+
+def null_device_done(nb, queue_num, rq):
+    """The device finished ``rq``: raise the hw queue's interrupt."""
+    generic_handle_irq(nb.k, nb.irqs[queue_num], rq)
+
+
+async def null_irq_handler(k, desc, rq):
+    """The interrupt handler: hand the request back to blk-mq."""
+    await blk_mq.blk_mq_complete_request(rq)
+
+
+async def null_complete_rq(rq):
+    """null_complete_rq() (->complete): end the request with the command's status."""
+    if rq.state != MQ_RQ_COMPLETE:
+        # Checked invariant: a request completes once; a second completion
+        # touches a request that was freed and maybe reused.
+        raise StopRun(
+            Violation(
+                "bug",
+                f"{rq.name} completed again while not in flight (state {rq.state}): use after free",
+                origin="bug:double-completion",
+            )
+        )
+    await blk_mq.blk_mq_end_request(rq, rq.special.error)
+
+
+async def null_timeout_rq(rq, reserved):
+    """null_timeout_rq(): "rq timed out": complete it with an error."""
+    rq.q.k.execution.event(f"null_blk: {rq.name} timed out")
+    rq.special.error = BLK_STS_TIMEOUT
+    await blk_mq.blk_mq_complete_request(rq)
+    return BLK_EH_DONE
+
+
+null_mq_ops = blk_mq_ops(queue_rq=null_queue_rq, complete=null_complete_rq, timeout=null_timeout_rq)
+
+
+def null_add_dev(
+    k,
+    name="nullb0",
+    nr_hw_queues=1,
+    hw_queue_depth=8,
+    completion_us=100,
+    cpu_map=None,
+    managed_irqs=True,
+    irq_cpus=None,
+    rq_affinity=2,
+    flags=0,
+):
+    """null_add_dev(): a tag set, a queue, one interrupt per hw queue.
+
+    ``cpu_map[cpu]`` is each CPU's hw queue (default: even split); a queue's
+    interrupt is affine to its CPUs (``irq_cpus[i]`` overrides), managed by
+    default.  ``rq_affinity=2`` completes on the submitting CPU by IPI.
+    """
+    if cpu_map is None:
+        cpu_map = [cpu * nr_hw_queues // k.nr_cpu_ids for cpu in range(k.nr_cpu_ids)]
+    nb = nullb(k, name, completion_us * NSEC_PER_USEC)
+    set_ = blk_mq_tag_set(null_mq_ops, nr_hw_queues, hw_queue_depth, flags)
+    blk_mq.blk_mq_alloc_tag_set(set_)
+    nb.tag_set = set_
+    q = blk_mq.blk_mq_init_queue(k, set_, name, cpu_map)
+    q.queuedata = nb
+    nb.q = q
+    if rq_affinity == 2:
+        q.queue_flags.bits |= 1 << QUEUE_FLAG_SAME_FORCE
+    base = 40 + 10 * len(k.irq_descs)
+    for hctx in q.queue_hw_ctx:
+        cpus = irq_cpus[hctx.queue_num] if irq_cpus else list(hctx.cpumask)
+        nb.irqs.append(
+            request_irq(k, base + hctx.queue_num, f"{name}-q{hctx.queue_num}", null_irq_handler, cpus, managed_irqs)
+        )
+    return nb
