@@ -56,7 +56,9 @@ from blkrace.block.types import (
 )
 from blkrace.engine import READ, WRITE, access
 from blkrace.kernel.atomic import clear_bit, set_bit, test_bit
-from blkrace.kernel.bug import WARN_ON, WARN_ON_ONCE
+from blkrace.kernel.bug import WARN_ON, WARN_ON_ONCE  # noqa: F401
+from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE, CPUHP_BLK_MQ_DEAD, cpuhp_state_add_instance_nocalls
+from blkrace.kernel.locking.percpu_ref import percpu_ref, percpu_ref_put, percpu_ref_tryget
 from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock
 from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
 from blkrace.kernel.machine import (
@@ -67,8 +69,6 @@ from blkrace.kernel.machine import (
     cpumask_test_cpu,
     smp_processor_id,
 )
-from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE, CPUHP_BLK_MQ_DEAD, cpuhp_state_add_instance_nocalls
-from blkrace.kernel.locking.percpu_ref import percpu_ref, percpu_ref_put, percpu_ref_tryget
 from blkrace.kernel.sched import in_interrupt, msleep, preempt_disable, preempt_enable
 from blkrace.kernel.smp import call_single_data, smp_call_function_single_async
 from blkrace.kernel.timer import NSEC_PER_JIFFY, msecs_to_jiffies
@@ -408,7 +408,8 @@ async def blk_mq_try_issue_list_directly(hctx, rqs):
 
 
 async def __blk_mq_requeue_request(rq):
-    """__blk_mq_requeue_request(): back to idle, the driver tag kept for the retry."""
+    """__blk_mq_requeue_request(): give the driver tag back; the request is idle again."""
+    await blk_mq_put_driver_tag(rq)
     rq.state = MQ_RQ_IDLE
 
 
@@ -476,7 +477,9 @@ async def __blk_mq_run_hw_queue(hctx):
     """__blk_mq_run_hw_queue(): dispatch under hctx_lock, on a CPU of the hctx."""
     k = hctx.queue.k
     cpu = smp_processor_id(k)
-    WARN_ON(k, not cpumask_test_cpu(cpu, hctx.cpumask) and cpu_online_nocheck(k, hctx.next_cpu))
+    if not cpumask_test_cpu(cpu, hctx.cpumask) and cpu_online_nocheck(k, hctx.next_cpu):
+        # printk(KERN_WARNING "run queue from wrong CPU %d, hctx %s\n"); dump_stack(): not a WARN.
+        k.execution.event(f"run queue from wrong CPU {cpu}, hctx {hctx.name}")
     WARN_ON_ONCE(k, in_interrupt(k))
     hctx_lock(hctx)
     await blk_mq_sched.blk_mq_sched_dispatch_requests(hctx)

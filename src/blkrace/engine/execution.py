@@ -152,11 +152,17 @@ class Execution:
         return stack[-1][0] if stack else None
 
     def eligible(self, task):
+        """May ``task`` run now?  Not while another task of its lane holds an
+        exclusion at or above its level (every entry counts: interrupts off
+        under preemption off still keeps interrupts out)."""
         stack = self._lanes.get(task.lane)
         if not stack:
             return True
-        owner, excl = stack[-1]
-        return owner is task or task.level > excl
+        level = task.level
+        for owner, excl in stack:
+            if owner is not task and level <= excl:
+                return False
+        return True
 
     # ----------------------------------------------------------------- timers
 

@@ -13,9 +13,8 @@ WQ_ORDERED, CPU-hotplug unbinding of pools (issue: hotplug).
 from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
-from blkrace.kernel.sched import PF_KTHREAD, PF_WQ_WORKER, kthread_run_on_cpu
-
 from blkrace.kernel.machine import cpumask, select_fallback_rq
+from blkrace.kernel.sched import PF_KTHREAD, PF_WQ_WORKER, kthread_run_on_cpu
 
 WQ_UNBOUND = 1 << 1
 WQ_MEM_RECLAIM = 1 << 3
@@ -205,10 +204,14 @@ async def schedule_work(k, work):
     return await queue_work_on(k, WORK_CPU_UNBOUND, k.system_wq, work)
 
 
-def delayed_work_timer_fn(k, dwork):
-    """delayed_work_timer_fn(): the delay is over, queue the work."""
+def delayed_work_timer_fn(k, dwork, timer_cpu):
+    """delayed_work_timer_fn(): the delay is over, queue the work.  An unbound
+    one goes to the CPU the timer fired on: the one that armed it."""
     dwork.timer = None
-    __queue_work(k, dwork.cpu, dwork.wq, dwork.work)
+    cpu = dwork.cpu
+    if cpu == WORK_CPU_UNBOUND:
+        cpu = timer_cpu if k.cpu_online_mask.bits >> timer_cpu & 1 else next(iter(k.cpu_online_mask))
+    __queue_work(k, cpu, dwork.wq, dwork.work)
 
 
 def __queue_delayed_work(k, cpu, wq, dwork, delay_ns):
@@ -217,7 +220,9 @@ def __queue_delayed_work(k, cpu, wq, dwork, delay_ns):
     if delay_ns == 0:
         __queue_work(k, cpu, wq, dwork.work)
         return
-    dwork.timer = k.execution.add_timer(delay_ns, delayed_work_timer_fn, k, dwork, name=dwork.name)
+    cur = k.execution.current
+    timer_cpu = cur.data.cpu if cur is not None and cur.data is not None else 0
+    dwork.timer = k.execution.add_timer(delay_ns, delayed_work_timer_fn, k, dwork, timer_cpu, name=dwork.name)
 
 
 def try_to_grab_pending(k, dwork):

@@ -6,9 +6,9 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from blkrace.scenarios import budget_rerun, ipi_flush
+from blkrace.scenarios import budget_rerun, hctx_drain, ipi_flush
 
-SCENARIOS = {s.name: s for s in (budget_rerun.SCENARIO, ipi_flush.SCENARIO)}
+SCENARIOS = {s.name: s for s in (budget_rerun.SCENARIO, hctx_drain.SCENARIO, ipi_flush.SCENARIO)}
 
 _MODEL_DIRS = ("engine", "kernel", "block", "drivers", "scenarios")
 
