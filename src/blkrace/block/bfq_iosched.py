@@ -10,9 +10,11 @@ has_work() but then NULL for dispatch_request() and stays in this state for
 a while" (seed 001).
 
 Left out: B-WF2Q+ scheduling (busy queues are served first come, first
-served), budgets and budget timeouts, weight raising, injection, and the
-heuristics behind bfq_better_to_idle(): whether BFQ idles when the in-service
-queue empties is a choice the explorer makes (``choose``).
+served), budgets and budget timeouts, weight raising, and injection.  The
+heuristics are choices the explorer makes (``choose``): whether idling is
+better (bfq_better_to_idle()), whether a small request keeps the idle timer
+running (idling_boosts_thr_without_issues()), and how long the idle slice is
+(2 ms for a seeky queue, 8 ms by default, 20 ms for a weight-raised one).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from blkrace.kernel.machine import HARDIRQ
 from blkrace.kernel.timer import hrtimer_start, hrtimer_try_to_cancel, timer_list
 
 bfq_slice_idle = NSEC_PER_SEC // 125  # 8 ms
+BFQ_MIN_TT = 2 * NSEC_PER_SEC // 1000  # 2 ms
+BFQ_WR_SLICE = 20 * NSEC_PER_SEC // 1000  # max(sl, 20 ms) for weight-raised queues
 
 
 class bfq_queue:
@@ -123,9 +127,13 @@ async def bfq_insert_request(hctx, rq, at_head):
     if not bfqq.busy:
         bfq_add_bfqq_busy(bfqd, bfqq)
     if bfqq is bfqd.in_service_queue and bfqq.wait_request:
-        # The request we were idling for arrived: stop idling and dispatch.
-        bfqq.wait_request = False
-        hrtimer_try_to_cancel(bfqd.idle_slice_timer)
+        # bfq_rq_enqueued(): the request we were idling for arrived.  A small
+        # one may keep the timer running when idling boosts throughput.
+        small_req = len(bfqq.sort_list) == 1  # one 4 KiB request: < 32 sectors
+        if not (small_req and await choose(2, "idling_boosts_thr_without_issues")):
+            # Let's stop idling and dispatch.
+            bfqq.wait_request = False
+            hrtimer_try_to_cancel(bfqd.idle_slice_timer)
     await spin_unlock_irq(q.k, bfqd.lock)
 
 
@@ -144,14 +152,21 @@ def __bfq_bfqq_expire(bfqd, bfqq):
     hrtimer_try_to_cancel(bfqd.idle_slice_timer)
 
 
-def bfq_select_queue(bfqd):
-    """bfq_select_queue(): the queue to serve, or None while idling."""
+async def bfq_select_queue(bfqd):
+    """bfq_select_queue(): the queue to serve, or None while idling or plugging."""
     bfqq = bfqd.in_service_queue
     if bfqq is not None:
         if bfqq.sort_list:
+            if bfqq.wait_request:
+                # A small request arrived without stopping the timer; the
+                # device was unplugged since: stop idling now.
+                bfqq.wait_request = False
+                hrtimer_try_to_cancel(bfqd.idle_slice_timer)
             return bfqq  # keep_queue
-        if bfqq.wait_request:
-            return None  # idling for this process's next request: dispatch nothing
+        if bfqq.wait_request or (bfqq.dispatched != 0 and await choose(2, "bfq_better_to_idle")):
+            # Idling for this process's next request, or plugging while its
+            # last one is in flight: dispatch nothing (injection not modelled).
+            return None
         __bfq_bfqq_expire(bfqd, bfqq)
     # new_queue: B-WF2Q+ is not modelled; serve busy queues in arrival order.
     for candidate in bfqd.active:
@@ -161,13 +176,13 @@ def bfq_select_queue(bfqd):
     return None
 
 
-def __bfq_dispatch_request(bfqd):
+async def __bfq_dispatch_request(bfqd):
     """__bfq_dispatch_request()."""
     if bfqd.dispatch:
         return bfqd.dispatch.pop(0)
     if bfqd.busy_queues == 0:
         return None
-    bfqq = bfq_select_queue(bfqd)
+    bfqq = await bfq_select_queue(bfqd)
     if bfqq is None:
         return None
     rq = bfqq.sort_list.pop(0)  # bfq_dispatch_rq_from_bfqq() -> bfq_dispatch_remove()
@@ -183,7 +198,7 @@ async def bfq_dispatch_request(hctx):
     bfqd = q.elevator.elevator_data
     await spin_lock_irq(q.k, bfqd.lock)
     await access(bfqd, WRITE)
-    rq = __bfq_dispatch_request(bfqd)
+    rq = await __bfq_dispatch_request(bfqd)
     await spin_unlock_irq(q.k, bfqd.lock)
     return rq
 
@@ -195,10 +210,11 @@ async def bfq_schedule_dispatch(bfqd):
         await blk_mq.blk_mq_run_hw_queues(bfqd.queue, True)
 
 
-def bfq_arm_slice_timer(bfqd, bfqq):
-    """bfq_arm_slice_timer(): idle up to bfq_slice_idle for the process's next request."""
+async def bfq_arm_slice_timer(bfqd, bfqq):
+    """bfq_arm_slice_timer(): idle a while for the process's next request."""
+    sl = (BFQ_MIN_TT, bfq_slice_idle, BFQ_WR_SLICE)[await choose(3, "bfq idle slice: seeky 2 ms, 8 ms, wr 20 ms")]
     bfqq.wait_request = True
-    hrtimer_start(bfqd.idle_slice_timer, bfq_slice_idle)
+    hrtimer_start(bfqd.idle_slice_timer, sl)
 
 
 async def bfq_completed_request(bfqq, bfqd):
@@ -208,7 +224,7 @@ async def bfq_completed_request(bfqq, bfqd):
     if bfqq is bfqd.in_service_queue and not bfqq.sort_list and bfqq.dispatched == 0:
         # bfq_better_to_idle(): think time, seekiness, weights... decided by the explorer.
         if await choose(2, "bfq_better_to_idle"):
-            bfq_arm_slice_timer(bfqd, bfqq)
+            await bfq_arm_slice_timer(bfqd, bfqq)
             return
         __bfq_bfqq_expire(bfqd, bfqq)
     if not bfqd.rq_in_driver:
@@ -228,18 +244,29 @@ async def bfq_finish_requeue_request(rq):
 
 
 async def bfq_idle_slice_timer(k, timer):
-    """bfq_idle_slice_timer() -> bfq_idle_slice_timer_body(): hardirq, the idle slice ended."""
+    """bfq_idle_slice_timer(): hardirq, the idle slice is over.
+
+    "Theoretical race here: the in-service queue can be NULL or different
+    from the queue that was idling ... in the worst case we just expire a
+    queue too early." (the in-service queue is read without the lock)
+    """
     bfqd = timer.data
+    await access(bfqd, READ)
+    bfqq = bfqd.in_service_queue
+    if bfqq is not None:
+        await bfq_idle_slice_timer_body(k, bfqd, bfqq)
+
+
+async def bfq_idle_slice_timer_body(k, bfqd, bfqq):
+    """bfq_idle_slice_timer_body()."""
     flags = await spin_lock_irqsave(k, bfqd.lock)
     await access(bfqd, WRITE)
-    bfqq = bfqd.in_service_queue
-    if bfqq is None or not bfqq.wait_request:
-        # bfqq != bfqd->in_service_queue: nothing to do.
+    if bfqq is not bfqd.in_service_queue:
         await spin_unlock_irqrestore(k, bfqd.lock, flags)
         return
-    bfqq.wait_request = False
+    bfqq.wait_request = False  # bfq_clear_bfqq_wait_request()
     if not bfqq.sort_list:
-        __bfq_bfqq_expire(bfqd, bfqq)  # BFQQE_TOO_IDLE
+        __bfq_bfqq_expire(bfqd, bfqq)  # BFQQE_TOO_IDLE; otherwise goto schedule_dispatch
     await spin_unlock_irqrestore(k, bfqd.lock, flags)  # v5.7: unlock before schedule_dispatch
     await bfq_schedule_dispatch(bfqd)
 

@@ -2,11 +2,12 @@
 
 Topology: 4 CPUs, a SCSI disk with 2 hw queues (CPUs 0-1 and 2-3) sharing a
 queue depth of 1 (the dispatch budget), BFQ as the I/O scheduler.
-Workload: two processes doing synchronous direct-I/O reads under a plug, so
-that blk_finish_plug() runs the hw queue inline on their CPU while kblockd
-may run the same or the other hw queue concurrently; "fio-a" on CPU 1 reads
-twice, "fio-b" on CPU 3 reads once.  BFQ may idle after a completion (the
-explorer decides), the device answers after 100 us.
+Workload: two processes doing asynchronous direct-I/O reads (io_submit()
+plugs around the submission, so blk_finish_plug() runs the hw queue inline
+on their CPU while kblockd may run the same or the other hw queue), then
+waiting for the completion (io_getevents()); "fio-a" on CPU 1 reads twice,
+"fio-b" on CPU 3 reads once.  BFQ's idling decisions are the explorer's
+choices; the device answers after 100 us.
 
 The end-of-run check only asks whether every bio completed.  Whether a
 dispatcher ends up holding the budget with nothing to send while every other
@@ -24,23 +25,25 @@ from blkrace.block.types import REQ_OP_READ, REQ_SYNC, bio
 from blkrace.drivers.scsi import scsi_add_device
 from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
 from blkrace.kernel.machine import Kernel
-from blkrace.kernel.sched import kthread_run_on_cpu
+from blkrace.kernel.sched import task_run_on_cpu
 from blkrace.kernel.workqueue import init_workqueues
 from blkrace.scenarios.base import Scenario, Variant
 from blkrace.scenarios.checks import check_bios
 
 
-async def blkdev_bio_end_io_simple(k, b):
-    """blkdev_bio_end_io_simple(), fs/block_dev.c: wake the waiting reader."""
+async def blkdev_bio_end_io(k, b):
+    """blkdev_bio_end_io(), fs/block_dev.c: the aio completes; wake io_getevents()."""
     await complete(k, b.bi_private)
 
 
-async def direct_io_reader(k, q, nr_reads):
-    """A process reading with O_DIRECT: plug, submit, unplug, wait (per read)."""
+async def aio_reader(k, q, nr_reads):
+    """A process reading with O_DIRECT through io_submit(): io_submit() plugs
+    (blk_start_plug ... blk_finish_plug around __blkdev_direct_IO()), then
+    io_getevents() waits for the completion."""
     ts = k.current
     for i in range(nr_reads):
-        done = completion(f"{ts.comm}:dio#{i}.done")
-        b = bio(f"bio:{ts.comm}#{i}", REQ_OP_READ | REQ_SYNC, blkdev_bio_end_io_simple, done)
+        done = completion(f"{ts.comm}:aio#{i}.done")
+        b = bio(f"bio:{ts.comm}#{i}", REQ_OP_READ | REQ_SYNC, blkdev_bio_end_io, done)
         b.bi_disk = q
         plug = blk_plug()
         blk_start_plug(k, plug)
@@ -57,8 +60,8 @@ class BudgetRerun(Scenario):
         q = sdev.request_queue
         blk_mq_alloc_sched_tags(q, 64)
         bfq_init_queue(q)
-        kthread_run_on_cpu(k, direct_io_reader, "fio-a", 1, q, 2)
-        kthread_run_on_cpu(k, direct_io_reader, "fio-b", 3, q, 1)
+        task_run_on_cpu(k, aio_reader, "fio-a", 1, q, 2)
+        task_run_on_cpu(k, aio_reader, "fio-b", 3, q, 1)
         execution.checkers.append(lambda ex: check_bios(q, ex))
 
 
