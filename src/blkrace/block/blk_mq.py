@@ -804,6 +804,10 @@ async def __blk_mq_free_request(rq):
 # ------------------------------------------------------------- CPU hotplug
 
 
+def q_name(hctx):
+    return f"{hctx.queue.name}:{hctx.name}"
+
+
 def blk_mq_last_cpu_in_hctx(k, cpu, hctx):
     """blk_mq_last_cpu_in_hctx(): ``cpu`` is the only online CPU of the hctx."""
     if cpumask_first_and(hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids) != cpu:
@@ -839,7 +843,7 @@ async def blk_mq_hctx_notify_offline(k, cpu, hctx):
     # test_and_set_bit_lock in sbitmap_get(): either the allocator sees
     # INACTIVE or this loop sees the tag.
     await set_bit(BLK_MQ_S_INACTIVE, hctx.state)
-    k.execution.event(f"{hctx.name}: INACTIVE, draining")
+    k.execution.event(f"{q_name(hctx)}: INACTIVE, draining")
     # If we could not grab a reference the queue has been frozen and there
     # are no requests.
     q = hctx.queue

@@ -87,20 +87,23 @@ async def lo_complete_rq(rq):
 loop_mq_ops = blk_mq_ops(queue_rq=loop_queue_rq, complete=lo_complete_rq)
 
 
-def loop_add(k, lower_q, name="loop0", hw_queue_depth=8, stacking=True, worker_cpu=0):
-    """loop_add() + LOOP_SET_FD: one hw queue, a worker, a lower device.
+def loop_add(k, lower_q, name="loop0", hw_queue_depth=8, stacking=True, worker_cpu=0, nr_hw_queues=1):
+    """loop_add() + LOOP_SET_FD: a worker and a lower device.
 
-    ``stacking=False`` leaves BLK_MQ_F_STACKING off, as before bf0beec0607d
-    set it: the drain then waits for loop's requests too.
+    Loop has one hw queue; ``nr_hw_queues`` > 1 stands for a multi-queue
+    stacking device (dm-rq with dm_mq_nr_hw_queues > 1), whose hw queues can
+    lose their last CPU.  ``stacking=False`` leaves BLK_MQ_F_STACKING off, as
+    before bf0beec0607d set it: the drain then waits for its requests too.
     """
     lo = loop_device(k, name, lower_q)
     flags = BLK_MQ_F_SHOULD_MERGE
     if stacking and k.patched(DRAIN_INACTIVE_HCTX):
         flags |= BLK_MQ_F_STACKING
-    set_ = blk_mq_tag_set(loop_mq_ops, 1, hw_queue_depth, flags)
+    set_ = blk_mq_tag_set(loop_mq_ops, nr_hw_queues, hw_queue_depth, flags)
     blk_mq.blk_mq_alloc_tag_set(set_)
     lo.tag_set = set_
-    q = blk_mq.blk_mq_init_queue(k, set_, name, [0] * k.nr_cpu_ids)
+    cpu_map = [cpu * nr_hw_queues // k.nr_cpu_ids for cpu in range(k.nr_cpu_ids)]
+    q = blk_mq.blk_mq_init_queue(k, set_, name, cpu_map)
     q.queuedata = lo
     lo.q = q
     lo.worker = task_run_on_cpu(k, loop_worker, name, worker_cpu, lo)

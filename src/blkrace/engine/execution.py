@@ -469,6 +469,17 @@ class Execution:
         return edges
 
     def _classify_blocked(self):
+        for task in self.runnable:
+            # Runnable but never eligible: another task holds its lane forever.
+            holders = [o.name for o, excl in self._lanes.get(task.lane, ()) if o is not task and task.level <= excl]
+            self.report(
+                Violation(
+                    "stall",
+                    f"task {task.name} can never run: its cpu{task.lane} is held by {', '.join(holders) or '?'}",
+                    origin=f"stall:lane-held:{task.name}",
+                    detail=self._backtrace_lines(task),
+                )
+            )
         stuck = [t for t in self.tasks if t.state is BLOCKED and not t.blocked_on.idle]
         if not stuck:
             return

@@ -95,7 +95,7 @@ def run_in_context(k, cpu, context, comm, coro_fn, *args, on_start=None):
         await access(ts, SYNC)  # the interrupt (or softirq) is taken here
         if on_start is not None:
             on_start(ts)
-        k.execution.lane_push(ts.cpu, ts.task, HARDIRQ if context == HARDIRQ else SOFTIRQ)
+        k.execution.lane_push(ts.cpu, k.execution.current, HARDIRQ if context == HARDIRQ else SOFTIRQ)
         await coro_fn(k, *args)
 
     ts.task = k.execution.spawn(irq_enter(), comm, lane=cpu, level=context, data=ts)
@@ -121,35 +121,39 @@ def migrate_tasks(k, dead_cpu):
 
 def preempt_disable(k):
     """preempt_disable(), include/linux/preempt.h."""
-    ts = k.execution.current.data
+    cur = k.execution.current
+    ts = cur.data
     ts.preempt_count += 1
     if ts.preempt_count == 1 and ts.context == TASK:
-        k.execution.lane_push(ts.cpu, ts.task, TASK)
+        k.execution.lane_push(ts.cpu, cur, TASK)
 
 
 def preempt_enable(k):
     """preempt_enable(), include/linux/preempt.h."""
-    ts = k.execution.current.data
+    cur = k.execution.current
+    ts = cur.data
     ts.preempt_count -= 1
     if ts.preempt_count < 0:
         raise StopRun(Violation("bug", f"preempt_count underflow in {ts.comm}"))
     if ts.preempt_count == 0 and ts.context == TASK:
-        k.execution.lane_pop(ts.cpu, ts.task)
+        k.execution.lane_pop(ts.cpu, cur)
 
 
 def local_irq_disable(k):
     """local_irq_disable(): nothing else runs on this CPU until enabled."""
-    ts = k.execution.current.data
+    cur = k.execution.current
+    ts = cur.data
     if not ts.irqs_off:
         ts.irqs_off = True
-        k.execution.lane_push(ts.cpu, ts.task, HARDIRQ)
+        k.execution.lane_push(ts.cpu, cur, HARDIRQ)
 
 
 def local_irq_enable(k):
-    ts = k.execution.current.data
+    cur = k.execution.current
+    ts = cur.data
     if ts.irqs_off:
         ts.irqs_off = False
-        k.execution.lane_pop(ts.cpu, ts.task)
+        k.execution.lane_pop(ts.cpu, cur)
 
 
 def local_irq_save(k):

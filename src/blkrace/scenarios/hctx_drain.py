@@ -63,7 +63,7 @@ class HctxDrain(Scenario):
         nb = null_add_dev(k, nr_hw_queues=2, hw_queue_depth=4, completion_us=100, rq_affinity=1)
         disks = [nb.q]
         if "stacking" in variant.name:
-            lo = loop_add(k, nb.q, stacking=False, worker_cpu=3)
+            lo = loop_add(k, nb.q, stacking=False, worker_cpu=3, nr_hw_queues=2)
             target = lo.q
             disks.append(lo.q)
         else:

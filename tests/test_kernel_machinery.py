@@ -1,0 +1,183 @@
+"""Kernel machinery on its own: CPU hotplug round trips, stop_machine, IPIs, workqueues, contexts."""
+
+from blkrace.engine import NSEC_PER_MSEC, Execution
+from blkrace.engine.campaign import explore, run_once
+from blkrace.engine.strategy import make_strategy
+from blkrace.kernel.boot import boot
+from blkrace.kernel.cpuhp import CPUHP_OFFLINE, CPUHP_ONLINE, cpu_down, cpu_up
+from blkrace.kernel.irq import generic_handle_irq, request_irq
+from blkrace.kernel.locking.spinlock import spin_lock_irq, spin_unlock_irq, spinlock_t
+from blkrace.kernel.sched import task_run_on_cpu
+from blkrace.kernel.smp import call_single_data, smp_call_function_single_async
+from blkrace.kernel.workqueue import INIT_DELAYED_WORK, INIT_WORK, mod_delayed_work_on, queue_work_on
+
+STRATEGIES = [("random", s) for s in range(40)] + [("pct", s) for s in range(40)]
+
+
+def test_cpu_down_then_up_restores_every_mask_and_state():
+    seen = {}
+
+    def build(ex):
+        k = boot(ex, nr_cpus=3)
+        seen["k"] = k
+
+        async def worker(k):
+            from blkrace.engine import access
+
+            for _ in range(3):
+                await access(None)
+
+        async def hotplug(k):
+            assert await cpu_down(k, 2) == 0
+            seen["down"] = (list(k.cpu_online_mask), list(k.cpu_active_mask), k.cpuhp_state[2].state, k.cpu_dead[2])
+            assert await cpu_up(k, 2) == 0
+            seen["up"] = (list(k.cpu_online_mask), list(k.cpu_active_mask), k.cpuhp_state[2].state, k.cpu_dead[2])
+
+        task_run_on_cpu(k, hotplug, "hotplug", 0)
+        task_run_on_cpu(k, worker, "user", 2)
+
+    for name, seed in STRATEGIES[::8]:
+        result, _ = run_once(build, make_strategy(name, seed), seed)
+        assert result.violations == [], result.violations
+        assert seen["down"] == ([0, 1], [0, 1], CPUHP_OFFLINE, True)
+        assert seen["up"] == ([0, 1, 2], [0, 1, 2], CPUHP_ONLINE, False)
+
+
+def test_stop_machine_runs_the_function_with_every_cpu_stopped():
+    """In MULTI_STOP_RUN the dying CPU runs take_cpu_down() while every other
+    online CPU spins with interrupts off: no other task runs anywhere."""
+    observed = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=3)
+        from blkrace.kernel import cpuhp
+
+        original = cpuhp.__cpu_disable
+
+        async def spy(k):
+            # Other CPUs' stoppers still ack the state; nothing else may run.
+            others = [
+                t
+                for t in ex.runnable
+                if t.level == 0 and ex.eligible(t) and t is not ex.current and not t.name.startswith("migration/")
+            ]
+            observed.append([t.name for t in others])
+            return await original(k)
+
+        cpuhp.__cpu_disable = spy
+        try:
+            task_run_on_cpu(k, lambda k: cpu_down(k, 1), "hotplug", 0)
+
+            async def busy(k):
+                from blkrace.engine import access
+
+                for _ in range(20):
+                    await access(None)
+
+            task_run_on_cpu(k, busy, "busy", 2)
+            result = ex.run()
+        finally:
+            cpuhp.__cpu_disable = original
+        return result
+
+    for name, seed in STRATEGIES[::5]:
+        ex = Execution(make_strategy(name, seed), max_steps=20_000)
+        ex.strategy.start_run(ex, seed)
+        build(ex)
+        assert observed and all(o == [] for o in observed), observed
+
+
+def test_interrupts_stay_out_of_an_irqs_off_section_even_under_preempt_off():
+    """spin_lock_irq() from task context: irqs off first, preemption off on top.
+    A device interrupt raised on that CPU runs only after the unlock."""
+    order = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        lock = spinlock_t("L")
+
+        async def handler(k, desc):
+            order.append("irq")
+
+        desc = request_irq(k, 30, "dev", handler, [1])
+
+        async def holder(k):
+            await spin_lock_irq(k, lock)
+            generic_handle_irq(k, desc)
+            for _ in range(3):
+                order.append("locked")
+                from blkrace.engine import access
+
+                await access(lock)
+            await spin_unlock_irq(k, lock)
+            order.append("unlocked")
+
+        task_run_on_cpu(k, holder, "holder", 1)
+
+    for name, seed in STRATEGIES:
+        order.clear()
+        run_once(build, make_strategy(name, seed), seed)
+        assert order.index("irq") > order.index("locked") + 2, order
+
+
+def test_ipi_runs_the_callback_on_the_target_cpu():
+    ran = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=3, hotplug=False)
+
+        async def cb(k, info):
+            ran.append((k.current.cpu, k.current.context))
+
+        async def sender(k):
+            await smp_call_function_single_async(k, 2, call_single_data("csd", cb, None))
+
+        task_run_on_cpu(k, sender, "sender", 0)
+
+    run_once(build, make_strategy("random", 0), 0)
+    assert ran == [(2, 2)]
+
+
+def test_queue_work_on_a_pending_work_returns_false_and_runs_it_once():
+    runs, returns = [], []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False)
+
+        async def fn(k, work):
+            runs.append(k.current.comm)
+
+        work = INIT_WORK(fn, "w")
+
+        async def queuer(k):
+            returns.append(await queue_work_on(k, 1, k.system_wq, work))
+            returns.append(await queue_work_on(k, 1, k.system_wq, work))
+
+        task_run_on_cpu(k, queuer, "q", 0)
+
+    result = explore(build, make_strategy("pct", 0), 50, stop_on_first=False)
+    assert result.findings == []
+    run_once(build, make_strategy("random", 0), 0)
+    # Second queueing: false if the worker has not picked the first one up yet.
+    assert returns[0] is True and len(runs) >= 1
+
+
+def test_mod_delayed_work_rearms_a_pending_work_to_the_new_delay():
+    times = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False)
+
+        async def fn(k, work):
+            times.append(k.now)
+
+        dwork = INIT_DELAYED_WORK(fn, "dw")
+
+        async def arm(k):
+            await mod_delayed_work_on(k, 1, k.kblockd_workqueue, dwork, 1 * NSEC_PER_MSEC)
+            await mod_delayed_work_on(k, 1, k.kblockd_workqueue, dwork, 3 * NSEC_PER_MSEC)
+
+        task_run_on_cpu(k, arm, "arm", 0)
+
+    run_once(build, make_strategy("random", 0), 0)
+    assert times == [3 * NSEC_PER_MSEC]
