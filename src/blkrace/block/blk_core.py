@@ -1,12 +1,24 @@
-"""block/blk-core.c: submit_bio() and plugging (v5.7).
+"""block/blk-core.c: entering a queue, submit_bio() and the bio_list recursion (v5.9 form).
 
-Left out until the freeze work: blk_queue_enter() on q_usage_counter and the
-current->bio_list recursion of generic_make_request().
+submit_bio_noacct() is the v5.9 generic_make_request(): while a
+->submit_bio method runs, bios it submits are only put on current->bio_list
+and are sent after it returns, lowest level first.  direct_make_request()
+(removed by 5a6c35f9af41 in v5.9) skipped that list: the lower queue was
+entered, and could block, inside the caller's ->submit_bio.
+Plugging is here too.
 """
 
 from __future__ import annotations
 
 from blkrace.block import blk_mq
+from blkrace.block.types import BLK_MQ_REQ_NOWAIT, BLK_STS_AGAIN, BLK_STS_IOERR, REQ_NOWAIT
+from blkrace.engine import READ, access
+from blkrace.kernel.locking.percpu_ref import percpu_ref_put, percpu_ref_tryget_live
+from blkrace.kernel.locking.wait import wait_event
+
+EAGAIN = 11
+EBUSY = 16
+ENODEV = 19
 
 
 class blk_plug:
@@ -43,14 +55,151 @@ async def blk_finish_plug(k, plug):
     ts.plug = None
 
 
-async def generic_make_request(k, bio):
-    """generic_make_request(): hand the bio to the queue's make_request_fn."""
+# --------------------------------------------------------- entering a queue
+
+
+def blk_queue_dying(q):
+    return q.dying
+
+
+async def blk_queue_enter(q, flags):
+    """blk_queue_enter(): a reference on q_usage_counter, waiting while the queue is frozen."""
+    k = q.k
+    while True:
+        if await percpu_ref_tryget_live(q.q_usage_counter):  # blk_try_enter_queue()
+            return 0
+        if flags & BLK_MQ_REQ_NOWAIT:
+            return -EBUSY
+        # Uninterruptible: a frozen queue holds us until it is unfrozen (or dies).
+        await wait_event(k, q.mq_freeze_wq, lambda: not q.mq_freeze_depth or blk_queue_dying(q), what="blk_queue_enter")
+        await access(q, READ)
+        if blk_queue_dying(q):
+            return -ENODEV
+
+
+async def blk_queue_exit(q):
+    await percpu_ref_put(q.q_usage_counter)
+
+
+async def bio_wouldblock_error(k, bio):
+    bio.bi_status = BLK_STS_AGAIN
+    await blk_mq.bio_endio(k, bio)
+
+
+async def bio_io_error(k, bio):
+    bio.bi_status = BLK_STS_IOERR
+    await blk_mq.bio_endio(k, bio)
+
+
+async def bio_queue_enter(k, bio):
+    """bio_queue_enter(): enter the bio's queue; a NOWAIT bio fails instead of waiting."""
     q = bio.bi_disk
-    q.bios.append(bio)
-    bio.submitter = k.current.comm
-    await blk_mq.blk_mq_make_request(q, bio)
+    nowait = bio.bi_opf & REQ_NOWAIT
+    ret = await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0)
+    if ret:
+        if nowait and not blk_queue_dying(q):
+            await bio_wouldblock_error(k, bio)
+        else:
+            await bio_io_error(k, bio)
+    return ret
+
+
+# --------------------------------------------------------------- submission
+
+
+async def __submit_bio(k, bio):
+    """__submit_bio(): a bio-based driver's ->submit_bio, or blk-mq."""
+    q = bio.bi_disk
+    if q.submit_bio is not None:
+        await q.submit_bio(k, bio)
+        await blk_queue_exit(q)
+    else:
+        await blk_mq.blk_mq_submit_bio(bio)
+
+
+async def __submit_bio_noacct(k, bio):
+    """__submit_bio_noacct(): run ->submit_bio with current->bio_list collecting
+    what it submits, then send those bios, lower levels first."""
+    ts = k.current
+    ts.bio_list = [[], []]  # bio_list_on_stack[2]
+    while bio is not None:
+        q = bio.bi_disk
+        if await bio_queue_enter(k, bio) == 0:
+            # A fresh list for the subordinate requests.
+            ts.bio_list[1] = ts.bio_list[0]
+            ts.bio_list[0] = []
+            await __submit_bio(k, bio)
+            lower = [b for b in ts.bio_list[0] if b.bi_disk is not q]
+            same = [b for b in ts.bio_list[0] if b.bi_disk is q]
+            ts.bio_list[0] = lower + same + ts.bio_list[1]
+        bio = ts.bio_list[0].pop(0) if ts.bio_list[0] else None
+    ts.bio_list = None
+
+
+async def __submit_bio_noacct_mq(k, bio):
+    """__submit_bio_noacct_mq(): blk-mq queues need no level sorting."""
+    ts = k.current
+    ts.bio_list = [[], []]
+    while bio is not None:
+        if await bio_queue_enter(k, bio) == 0:
+            await blk_mq.blk_mq_submit_bio(bio)
+        bio = ts.bio_list[0].pop(0) if ts.bio_list[0] else None
+    ts.bio_list = None
+
+
+async def submit_bio_noacct(k, bio):
+    """submit_bio_noacct() (generic_make_request() before v5.9)."""
+    q = bio.bi_disk
+    if not bio.submitter:
+        q.bios.append(bio)
+        bio.submitter = k.current.comm
+    ts = k.current
+    if ts.bio_list is not None:
+        # Only one ->submit_bio active at a time: collect, send after it returns.
+        ts.bio_list[0].append(bio)
+        return
+    if q.submit_bio is None:
+        await __submit_bio_noacct_mq(k, bio)
+    else:
+        await __submit_bio_noacct(k, bio)
+
+
+async def generic_make_request(k, bio):
+    """generic_make_request(): the pre-v5.9 name of submit_bio_noacct()."""
+    await submit_bio_noacct(k, bio)
+
+
+async def direct_make_request(k, bio):
+    """direct_make_request() (v4.13-v5.8): submit to a blk-mq queue right now,
+    bypassing current->bio_list: the queue is entered here, in the caller."""
+    q = bio.bi_disk
+    if not bio.submitter:
+        q.bios.append(bio)
+        bio.submitter = k.current.comm
+    nowait = bio.bi_opf & REQ_NOWAIT
+    if await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0):
+        if nowait and not blk_queue_dying(q):
+            await bio_wouldblock_error(k, bio)
+        else:
+            await bio_io_error(k, bio)
+        return
+    await blk_mq.blk_mq_submit_bio(bio)
 
 
 async def submit_bio(k, bio):
     """submit_bio(), block/blk-core.c."""
-    await generic_make_request(k, bio)
+    await submit_bio_noacct(k, bio)
+
+
+def blk_alloc_queue(k, name, submit_bio_fn):
+    """blk_alloc_queue(): a bio-based queue whose disk's fops->submit_bio is ``submit_bio_fn``."""
+    from blkrace.block.blk_mq import init_queue_usage
+    from blkrace.block.types import request_queue
+
+    q = request_queue(k, name, None)
+    q.submit_bio = submit_bio_fn
+    init_queue_usage(q)
+    return q
+
+
+__all__ = ["EAGAIN", "blk_queue_enter", "blk_queue_exit", "submit_bio", "submit_bio_noacct"]

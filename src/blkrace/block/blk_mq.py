@@ -38,6 +38,7 @@ from blkrace.block.types import (
     BLK_MQ_REQ_NOWAIT,
     BLK_MQ_RESOURCE_DELAY,
     BLK_MQ_S_STOPPED,
+    BLK_STS_AGAIN,
     BLK_STS_DEV_RESOURCE,
     BLK_STS_IOERR,
     BLK_STS_OK,
@@ -48,6 +49,7 @@ from blkrace.block.types import (
     QUEUE_FLAG_QUIESCED,
     QUEUE_FLAG_SAME_COMP,
     QUEUE_FLAG_SAME_FORCE,
+    REQ_NOWAIT,
     RQF_ELVPRIV,
     blk_mq_ctx,
     blk_mq_hw_ctx,
@@ -58,9 +60,19 @@ from blkrace.engine import READ, WRITE, access
 from blkrace.kernel.atomic import clear_bit, set_bit, test_bit
 from blkrace.kernel.bug import WARN_ON, WARN_ON_ONCE  # noqa: F401
 from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE, CPUHP_BLK_MQ_DEAD, cpuhp_state_add_instance_nocalls
-from blkrace.kernel.locking.percpu_ref import percpu_ref, percpu_ref_put, percpu_ref_tryget
-from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock
+from blkrace.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
+from blkrace.kernel.locking.percpu_ref import (
+    percpu_ref,
+    percpu_ref_is_zero,
+    percpu_ref_kill,
+    percpu_ref_put,
+    percpu_ref_resurrect,
+    percpu_ref_tryget,
+    percpu_ref_tryget_live,
+)
+from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock, synchronize_rcu
 from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
+from blkrace.kernel.locking.wait import wait_event, wait_queue_head_t, wake_up
 from blkrace.kernel.machine import (
     cpu_online,
     cpu_online_nocheck,
@@ -121,8 +133,28 @@ def blk_mq_init_queue(k, set_, name, cpu_map):
         blk_mq_init_hctx(q, set_, hctx)
     q.queue_flags.bits |= 1 << QUEUE_FLAG_SAME_COMP  # QUEUE_FLAG_MQ_DEFAULT
     blk_queue_init_timeout(q)
-    q.q_usage_counter = percpu_ref(f"{name}->q_usage_counter")
+    init_queue_usage(q)
+    set_.queues.append(q)
+    for tags in set_.tags:
+        for ws in tags.bitmap_tags.ws:
+            # Tags held by requests stuck behind a quiesced queue come back
+            # only when whoever quiesced it unquiesces: that is whom a tag
+            # waiter waits for.
+            ws.wait.holders = lambda set_=set_: [q.quiesce_owner for q in set_.queues if q.quiesce_owner]
     return q
+
+
+def init_queue_usage(q):
+    """blk_alloc_queue(): q_usage_counter and what freezing needs."""
+
+    def blk_queue_usage_counter_release(ref):
+        q.mq_freeze_wq.wq.wake_all()
+
+    q.q_usage_counter = percpu_ref(f"{q.name}->q_usage_counter", release=blk_queue_usage_counter_release)
+    q.mq_freeze_lock = mutex(f"{q.name}->mq_freeze_lock")
+    q.mq_freeze_wq = wait_queue_head_t(
+        f"{q.name}->mq_freeze_wq", holders=lambda: [q.freeze_owner] if q.freeze_owner else []
+    )
 
 
 def blk_mq_init_hctx(q, set_, hctx):
@@ -238,6 +270,8 @@ async def __blk_mq_alloc_request(q, bio, data):
     k = q.k
     e = q.elevator
     data.q = q
+    if data.cmd_flags & REQ_NOWAIT:
+        data.flags |= BLK_MQ_REQ_NOWAIT
     if e is not None:
         data.flags |= BLK_MQ_REQ_INTERNAL
     while True:  # retry:
@@ -271,13 +305,20 @@ def blk_mq_bio_to_request(rq, bio):
 # ------------------------------------------------------------- submission
 
 
-async def blk_mq_make_request(q, bio):
-    """blk_mq_make_request(), block/blk-mq.c (v5.7), the make_request_fn of blk-mq queues."""
+async def blk_mq_submit_bio(bio):
+    """blk_mq_submit_bio() (blk_mq_make_request() before v5.9): the bio's queue
+    reference (taken by bio_queue_enter()) passes to the request."""
+    q = bio.bi_disk
     k = q.k
     data = blk_mq_alloc_data(q, cmd_flags=bio.bi_opf)
     rq = await __blk_mq_alloc_request(q, bio, data)
     if rq is None:
-        bio.bi_status = BLK_STS_IOERR
+        if bio.bi_opf & REQ_NOWAIT:
+            bio.bi_status = BLK_STS_AGAIN  # bio_wouldblock_error()
+        else:
+            bio.bi_status = BLK_STS_IOERR
+        await bio_endio(k, bio)
+        await percpu_ref_put(q.q_usage_counter)  # blk_queue_exit()
         return
     blk_mq_bio_to_request(rq, bio)
     plug = k.current.plug  # blk_mq_plug()
@@ -290,6 +331,20 @@ async def blk_mq_make_request(q, bio):
     else:
         # The none scheduler without a plug: issue directly (sync I/O on multi-queue).
         await blk_mq_try_issue_directly(data.hctx, rq)
+
+
+async def blk_mq_submit_bio_direct(bio):
+    """blk_mq_submit_bio_direct() (hch, 2021, never merged): enter the queue
+    without waiting; false means "frozen, pick another path or requeue".
+    Once entered it is blk_mq_submit_bio(), tag sleep included."""
+    q = bio.bi_disk
+    if not bio.submitter:
+        q.bios.append(bio)
+        bio.submitter = q.k.current.comm
+    if not await percpu_ref_tryget_live(q.q_usage_counter):  # blk_queue_enter(q, BLK_MQ_REQ_NOWAIT)
+        return False
+    await blk_mq_submit_bio(bio)
+    return True
 
 
 async def blk_mq_flush_plug_list(k, plug, from_schedule):
@@ -799,6 +854,7 @@ async def __blk_mq_free_request(rq):
         await blk_mq_put_tag(hctx.sched_tags, ctx, sched_tag)
         rq.internal_tag = BLK_MQ_NO_TAG
     await blk_mq_sched.blk_mq_sched_restart(hctx)
+    await percpu_ref_put(rq.q.q_usage_counter)  # blk_queue_exit()
 
 
 # ------------------------------------------------------------- CPU hotplug
@@ -891,3 +947,102 @@ def blk_mq_init_cpuhp(k):
         step = k.cpuhp_hp_states[CPUHP_AP_BLK_MQ_ONLINE]
         step.startup = blk_mq_hctx_notify_online
         step.teardown = blk_mq_hctx_notify_offline
+
+
+# ------------------------------------------------------- freeze and quiesce
+
+
+async def blk_freeze_queue_start(q):
+    """blk_freeze_queue_start() (v5.2+): the first freezer kills q_usage_counter."""
+    k = q.k
+    await mutex_lock(k, q.mq_freeze_lock)
+    q.mq_freeze_depth += 1
+    if q.mq_freeze_depth == 1:
+        q.freeze_owner = k.execution.current
+        k.execution.event(f"{q.name}: frozen (freeze depth 1)")
+        await percpu_ref_kill(q.q_usage_counter)
+        await mutex_unlock(k, q.mq_freeze_lock)
+        if q.queue_hw_ctx:
+            await blk_mq_run_hw_queues(q, False)
+    else:
+        await mutex_unlock(k, q.mq_freeze_lock)
+
+
+async def blk_mq_freeze_queue_wait(q):
+    """blk_mq_freeze_queue_wait(): until every reference is dropped."""
+    await wait_event(q.k, q.mq_freeze_wq, lambda: q.q_usage_counter.count == 0, what="blk_mq_freeze_queue_wait")
+
+
+async def blk_mq_freeze_queue_wait_timeout(q, timeout_ns):
+    """blk_mq_freeze_queue_wait_timeout(): false if the references did not drain in time."""
+    from blkrace.engine import TIMED_OUT
+    from blkrace.kernel.sched import schedule_on
+
+    await access(q.mq_freeze_wq, READ)
+    deadline = q.k.now + timeout_ns
+    while not await percpu_ref_is_zero(q.q_usage_counter):
+        left = deadline - q.k.now
+        if left <= 0:
+            return False
+        if await schedule_on(q.k, q.mq_freeze_wq.wq, left, what="blk_mq_freeze_queue_wait_timeout") is TIMED_OUT:
+            return await percpu_ref_is_zero(q.q_usage_counter)
+    return True
+
+
+async def blk_mq_freeze_queue(q):
+    """blk_mq_freeze_queue(): start the freeze and wait for it."""
+    await blk_freeze_queue_start(q)
+    await blk_mq_freeze_queue_wait(q)
+
+
+async def blk_mq_unfreeze_queue(q):
+    """blk_mq_unfreeze_queue(): the last unfreezer brings the counter back to life."""
+    k = q.k
+    await mutex_lock(k, q.mq_freeze_lock)
+    q.mq_freeze_depth -= 1
+    WARN_ON_ONCE(k, q.mq_freeze_depth < 0)
+    if q.mq_freeze_depth == 0:
+        await percpu_ref_resurrect(q.q_usage_counter)
+        q.freeze_owner = None
+        k.execution.event(f"{q.name}: unfrozen")
+        await wake_up(k, q.mq_freeze_wq)
+    await mutex_unlock(k, q.mq_freeze_lock)
+
+
+async def blk_mq_quiesce_queue(q):
+    """blk_mq_quiesce_queue(): no ->queue_rq runs or starts once this returns."""
+    k = q.k
+    await access(q.queue_flags, WRITE)
+    q.queue_flags.bits |= 1 << QUEUE_FLAG_QUIESCED
+    q.quiesce_owner = k.execution.current
+    k.execution.event(f"{q.name}: quiesced")
+    await synchronize_rcu(k)  # blk_mq_wait_quiesce_done(): dispatchers run under RCU
+
+
+async def blk_mq_unquiesce_queue(q):
+    """blk_mq_unquiesce_queue(): dispatch again, and run the hw queues."""
+    k = q.k
+    await access(q.queue_flags, WRITE)
+    q.queue_flags.bits &= ~(1 << QUEUE_FLAG_QUIESCED)
+    q.quiesce_owner = None
+    k.execution.event(f"{q.name}: unquiesced")
+    await blk_mq_run_hw_queues(q, True)
+
+
+async def blk_mq_update_nr_hw_queues(set_, nr_hw_queues):
+    """blk_mq_update_nr_hw_queues(): freezes every queue of the tag set (the
+    remapping itself is left out: the number of hw queues stays the same)."""
+    for q in set_.queues:
+        await blk_mq_freeze_queue(q)
+    for q in set_.queues:
+        await blk_mq_unfreeze_queue(q)
+
+
+async def blk_mq_tagset_busy_iter(set_, fn):
+    """blk_mq_tagset_busy_iter(): every started request holding a driver tag."""
+    for tags in set_.tags:
+        await access(tags.bitmap_tags, READ)
+        for rq in list(tags.rqs):
+            if rq is not None and rq.state != MQ_RQ_IDLE:
+                if not await fn(rq):
+                    return

@@ -51,7 +51,9 @@ BLK_STS_RESOURCE = 9
 BLK_STS_DEV_RESOURCE = 13
 BLK_STS_IOERR = 10
 BLK_STS_TIMEOUT = 3
+BLK_STS_AGAIN = 12
 BLK_STS_NAMES = {
+    BLK_STS_AGAIN: "BLK_STS_AGAIN",
     BLK_STS_OK: "BLK_STS_OK",
     BLK_STS_RESOURCE: "BLK_STS_RESOURCE",
     BLK_STS_DEV_RESOURCE: "BLK_STS_DEV_RESOURCE",
@@ -62,6 +64,8 @@ BLK_STS_NAMES = {
 REQ_OP_READ = 0
 REQ_OP_WRITE = 1
 REQ_SYNC = 1 << 11
+REQ_NOWAIT = 1 << 21
+REQ_NVME_MPATH = 1 << 24  # REQ_DRV: the bio came through the nvme multipath head
 
 BLK_MQ_RESOURCE_DELAY = 3  # ms
 
@@ -145,7 +149,7 @@ class blk_mq_tags:
 
 
 class blk_mq_tag_set:
-    __slots__ = ("ops", "nr_hw_queues", "queue_depth", "flags", "tags", "driver_data", "cmd_size")
+    __slots__ = ("ops", "nr_hw_queues", "queue_depth", "flags", "tags", "driver_data", "cmd_size", "queues")
 
     def __init__(self, ops, nr_hw_queues, queue_depth, flags=BLK_MQ_F_SHOULD_MERGE):
         self.ops = ops
@@ -155,6 +159,7 @@ class blk_mq_tag_set:
         self.tags = []
         self.driver_data = None
         self.cmd_size = 0
+        self.queues = []  # tag_list: the request queues sharing these tags
 
 
 class blk_mq_ops:
@@ -261,22 +266,36 @@ class request_queue:
         "timeout",
         "timeout_work",
         "q_usage_counter",
+        "submit_bio",
+        "mq_freeze_depth",
+        "mq_freeze_lock",
+        "mq_freeze_wq",
+        "freeze_owner",
+        "quiesce_owner",
+        "dying",
     )
 
     def __init__(self, k, name, set_):
         self.k = k
         self.name = name
         self.tag_set = set_
-        self.mq_ops = set_.ops
+        self.mq_ops = set_.ops if set_ is not None else None
         self.queue_hw_ctx = []
-        self.nr_hw_queues = set_.nr_hw_queues
+        self.nr_hw_queues = set_.nr_hw_queues if set_ is not None else 0
         self.queue_ctx = []
         self.elevator = None
         self.queuedata = None
         self.queue_flags = bitmap(f"{name}->queue_flags")
-        self.nr_requests = set_.queue_depth
+        self.nr_requests = set_.queue_depth if set_ is not None else 0
         self.bios = []  # every bio submitted, for the end-of-run checks
         self.rq_timeout = 30 * 1_000_000_000  # 30 s, BLK_DEFAULT_SG_TIMEOUT
         self.timeout = None  # timer_list: blk_rq_timed_out_timer
         self.timeout_work = None  # work_struct: blk_mq_timeout_work
         self.q_usage_counter = None  # percpu_ref
+        self.submit_bio = None  # a bio-based disk's fops->submit_bio
+        self.mq_freeze_depth = 0
+        self.mq_freeze_lock = None  # mutex
+        self.mq_freeze_wq = None  # wait_queue_head_t
+        self.freeze_owner = None  # the task that froze it (for the wait-for graph)
+        self.quiesce_owner = None
+        self.dying = False

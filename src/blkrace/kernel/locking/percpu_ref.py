@@ -3,13 +3,12 @@
 The per-CPU fast path is not modelled: a percpu_ref behaves like its atomic
 mode, with the initial reference that percpu_ref_kill() drops.  tryget
 succeeds while the count is above zero (even after kill); tryget_live only
-before the kill.  Freezing the queue (kill, wait for zero, resurrect) comes
-with the freeze work.
+before the kill.  ``release`` runs when the count reaches zero.
 """
 
 from __future__ import annotations
 
-from blkrace.engine import WRITE, access
+from blkrace.engine import READ, WRITE, access
 
 
 class percpu_ref:
@@ -20,6 +19,12 @@ class percpu_ref:
         self.count = 1  # the initial reference
         self.dead = False  # __PERCPU_REF_DEAD
         self.release = release  # called when the count drops to zero
+
+
+def _put(ref):
+    ref.count -= 1
+    if ref.count == 0 and ref.release is not None:
+        ref.release(ref)
 
 
 async def percpu_ref_tryget(ref):
@@ -45,6 +50,23 @@ async def percpu_ref_get(ref):
 
 async def percpu_ref_put(ref):
     await access(ref, WRITE)
-    ref.count -= 1
-    if ref.count == 0 and ref.release is not None:
-        ref.release(ref)
+    _put(ref)
+
+
+async def percpu_ref_kill(ref):
+    """percpu_ref_kill(): no new live gets; drop the initial reference."""
+    await access(ref, WRITE)
+    ref.dead = True
+    _put(ref)
+
+
+async def percpu_ref_resurrect(ref):
+    """percpu_ref_resurrect(): live again, with a new initial reference."""
+    await access(ref, WRITE)
+    ref.dead = False
+    ref.count += 1
+
+
+async def percpu_ref_is_zero(ref):
+    await access(ref, READ)
+    return ref.count == 0
