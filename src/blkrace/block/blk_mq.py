@@ -169,10 +169,10 @@ def blk_mq_init_hctx(q, set_, hctx):
     cpuhp_state_add_instance_nocalls(k, CPUHP_BLK_MQ_DEAD, hctx)
 
 
-def blk_mq_alloc_tag_set(set_):
+def blk_mq_alloc_tag_set(set_, name="tags"):
     """blk_mq_alloc_tag_set(): driver tags and their static requests, per hw queue."""
     for i in range(set_.nr_hw_queues):
-        tags = blk_mq_init_tags(f"tags{i}", set_.queue_depth)
+        tags = blk_mq_init_tags(f"{name}{i}", set_.queue_depth)
         tags.static_rqs = [None] * set_.queue_depth
         set_.tags.append(tags)
     return 0
@@ -182,7 +182,7 @@ def blk_mq_alloc_sched_tags(q, nr_requests):
     """blk_mq_sched_alloc_tags(): per-hctx scheduler tags and static requests."""
     for hctx in q.queue_hw_ctx:
         tags = blk_mq_init_tags(f"{hctx.name}->sched_tags", nr_requests)
-        tags.static_rqs = [request(f"rq{hctx.queue_num}.{i}", q) for i in range(nr_requests)]
+        tags.static_rqs = [request(f"{q.name}.rq{hctx.queue_num}.{i}", q) for i in range(nr_requests)]
         hctx.sched_tags = tags
     q.nr_requests = nr_requests
 
@@ -240,7 +240,7 @@ def blk_mq_rq_ctx_init(data, tag):
     tags = data.hctx.sched_tags if data.flags & BLK_MQ_REQ_INTERNAL else data.hctx.tags
     rq = tags.static_rqs[tag]
     if rq is None:
-        rq = tags.static_rqs[tag] = request(f"rq{data.hctx.queue_num}.{tag}", data.q)
+        rq = tags.static_rqs[tag] = request(f"{data.q.name}.rq{data.hctx.queue_num}.{tag}", data.q)
     if data.flags & BLK_MQ_REQ_INTERNAL:
         rq.tag = BLK_MQ_NO_TAG
         rq.internal_tag = tag
@@ -841,20 +841,24 @@ async def blk_mq_free_request(rq):
 
 
 async def __blk_mq_free_request(rq):
-    """__blk_mq_free_request(): give back both tags, then the RESTART rerun."""
+    """__blk_mq_free_request(): give back both tags, then the RESTART rerun.
+
+    The request may be reallocated the moment its tag is back, so nothing of
+    it is touched after the first put (the next allocation resets its tags).
+    """
+    q = rq.q
     hctx = rq.mq_hctx
     ctx = rq.mq_ctx
+    tag = rq.tag
     sched_tag = rq.internal_tag
     rq.mq_hctx = None
-    if rq.tag != BLK_MQ_NO_TAG:
-        hctx.tags.rqs[rq.tag] = None
-        await blk_mq_put_tag(hctx.tags, ctx, rq.tag)
-        rq.tag = BLK_MQ_NO_TAG
+    if tag != BLK_MQ_NO_TAG:
+        hctx.tags.rqs[tag] = None
+        await blk_mq_put_tag(hctx.tags, ctx, tag)
     if sched_tag != BLK_MQ_NO_TAG:
         await blk_mq_put_tag(hctx.sched_tags, ctx, sched_tag)
-        rq.internal_tag = BLK_MQ_NO_TAG
     await blk_mq_sched.blk_mq_sched_restart(hctx)
-    await percpu_ref_put(rq.q.q_usage_counter)  # blk_queue_exit()
+    await percpu_ref_put(q.q_usage_counter)  # blk_queue_exit()
 
 
 # ------------------------------------------------------------- CPU hotplug

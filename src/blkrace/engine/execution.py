@@ -22,6 +22,7 @@ from blkrace.engine.traps import BLOCK, CHOOSE, KIND_LETTER, SLEEP, STEP, TIMED_
 from blkrace.engine.violations import StopRun, Violation
 
 _by_tid = attrgetter("tid")
+_by_ran_at = attrgetter("ran_at_step")
 
 # What a strategy's pick() may return besides an index: abandon this run
 # (a sleep-set-blocked path that can only repeat an explored one).
@@ -59,6 +60,7 @@ class Execution:
         max_steps=50_000,
         hung_task_ns=120 * NSEC_PER_SEC,
         max_delay_ns=20 * NSEC_PER_MSEC,
+        max_starve_steps=2000,
         traced=False,
     ):
         self.strategy = strategy
@@ -67,6 +69,10 @@ class Execution:
         # that long), nor pass a runnable task of a level above 0 (an
         # interrupt handler) at all.  None lifts the bound for level-0 tasks.
         self.max_delay_ns = max_delay_ns
+        # The same bound in steps: a task that could run is not passed over for
+        # more than max_starve_steps steps (a spinning task does not starve
+        # the one it waits for; a livelock is then a real one).
+        self.max_starve_steps = max_starve_steps
         self.max_steps = max_steps
         self.hung_task_ns = hung_task_ns
         self.traced = traced
@@ -215,6 +221,10 @@ class Execution:
                     self._livelock()
                 break
             self.steps += 1
+            if n > 1 and not self.steps & 63 and self.max_starve_steps is not None:
+                starving = self._starving(opts)
+                if starving is not None:
+                    opts, n, can_advance = [starving], 1, False
             if n == 1 and not can_advance:
                 task = opts[0]
                 if forced is not None and forced(task):
@@ -244,9 +254,17 @@ class Execution:
             task.steps += 1
             drive(task, value)
             task.ready_at = self.now
+            task.ran_at_step = self.steps
             self.last = task
         self.current = None
         return self._finish()
+
+    def _starving(self, opts):
+        """The task passed over longest, if it has waited beyond max_starve_steps."""
+        oldest = min(opts, key=_by_ran_at)
+        if self.steps - oldest.ran_at_step > self.max_starve_steps:
+            return oldest
+        return None
 
     def _clock_may_pass(self, opts):
         """May the clock jump to the next timer with ``opts`` still waiting to run?"""
@@ -343,6 +361,7 @@ class Execution:
             task.timer = None
         task.state = RUNNABLE
         task.ready_at = self.now
+        task.ran_at_step = self.steps
         task.send_value = value
         task.blocked_on = None
         task.pending = None

@@ -37,6 +37,7 @@ class Task:
         "steps",
         "execution",
         "ready_at",
+        "ran_at_step",
     )
 
     def __init__(self, execution, tid, name, coro, lane, level, data):
@@ -57,6 +58,7 @@ class Task:
         self.park_site = None  # (function, file, line) where parked; traced runs only
         self.steps = 0
         self.ready_at = execution.now  # when it last ran or became runnable
+        self.ran_at_step = execution.steps  # the step at which it last ran or became runnable
 
     def __repr__(self):
         return f"<Task {self.tid} {self.name} {self.state}>"

@@ -52,12 +52,23 @@ def check_bios(q, execution):
     """
     for bio in q.bios:
         if not bio.ended:
-            rq = find_request(q, bio)
-            where = where_is(q, rq) if rq is not None else "lost before it became a request"
-            hctxs = ", ".join(
-                f"{h.name} has_work={bool(h.dispatch.items or h.ctx_map.bits or _elv_busy(q))} "
-                f"run_work {'pending' if h.run_work.work.pending else 'idle'}"
-                for h in q.queue_hw_ctx
+            rq = find_request(bio.bi_disk, bio) if bio.bi_disk.queue_hw_ctx else None
+            if rq is not None:
+                where = where_is(bio.bi_disk, rq)
+            elif bio in getattr(q.queuedata, "requeue_list", ()):
+                where = f"parked on {q.name}'s multipath requeue list, never resubmitted"
+            elif bio.bi_disk.mq_freeze_depth:
+                where = f"not a request yet, and {bio.bi_disk.name} stays frozen"
+            else:
+                where = f"waiting on its way into {bio.bi_disk.name} (no request yet)"
+            qq = bio.bi_disk
+            hctxs = (
+                ", ".join(
+                    f"{h.name} has_work={bool(h.dispatch.items or h.ctx_map.bits or _elv_busy(qq))} "
+                    f"run_work {'pending' if h.run_work.work.pending else 'idle'}"
+                    for h in qq.queue_hw_ctx
+                )
+                or f"{qq.name} is bio-based"
             )
             yield Violation(
                 "stall",

@@ -1,0 +1,545 @@
+"""NVMe over fabrics (TCP) with native multipath: drivers/nvme/host/{core,multipath,tcp}.c (v5.12 era).
+
+One subsystem, controllers (paths) each with a tag set and a namespace
+request queue, and the multipath head: a bio-based disk whose ->submit_bio
+picks a path under ``head->srcu``.  Controller reset tears the I/O queues
+down (freeze, quiesce, stop, cancel) and sets them up again (ANA log read,
+start queues, wait for the freeze, update nr_hw_queues, unfreeze, scan).
+
+Seed 002's attempts are toggles that change exactly what the thread changes:
+
+* ``block-remove-direct-make-request`` (5a6c35f9af41, v5.9): the head
+  submits with submit_bio_noacct(), deferred on current->bio_list until the
+  SRCU read section has ended; without it, direct_make_request() enters the
+  path's queue inside the section (the era of the report);
+* ``nvme-mpath-submit-bio-direct`` (hch, 22 March 2021, not merged):
+  blk_mq_submit_bio_direct(), a NOWAIT queue entry with a retry on another
+  path, but still blk_mq_submit_bio() (and its tag sleep) inside the section;
+* ``nvme-tcp-start-queues-in-teardown`` (Sagi's experiment): always restart
+  the queues at the end of the teardown;
+* ``nvme-mpath-req-nowait`` (Hannes's proposal): REQ_NOWAIT on multipath bios;
+* ``nvme-tcp-fix-unbalanced-freeze`` (99dc264014d5, v6.5): the freeze starts
+  in configure_io_queues() instead of the teardown, and the teardown restarts
+  the queues so that I/O fails over during error recovery.
+
+Left out: admin commands as such (the ANA log read is immediate), keep-alive,
+ctrl_loss_tmo and failed reconnects, namespace scanning beyond
+nvme_update_ns_info()'s freezes, per-node paths.
+"""
+
+from __future__ import annotations
+
+from blkrace.block import blk_mq
+from blkrace.block.blk_core import blk_alloc_queue, direct_make_request, submit_bio_noacct
+from blkrace.block.types import (
+    BLK_STS_IOERR,
+    BLK_STS_OK,
+    BLK_STS_RESOURCE,
+    MQ_RQ_COMPLETE,
+    REQ_NOWAIT,
+    REQ_NVME_MPATH,
+    blk_mq_ops,
+    blk_mq_tag_set,
+)
+from blkrace.engine import NSEC_PER_SEC, NSEC_PER_USEC, READ, SYNC, WRITE, access
+from blkrace.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
+from blkrace.kernel.locking.spinlock import spin_lock_irq, spin_unlock_irq, spinlock_t
+from blkrace.kernel.locking.srcu import srcu_read_lock, srcu_read_unlock, srcu_struct, synchronize_srcu
+from blkrace.kernel.machine import SOFTIRQ
+from blkrace.kernel.patch import Patch
+from blkrace.kernel.sched import run_in_context
+from blkrace.kernel.workqueue import INIT_WORK, alloc_workqueue, queue_work
+
+REMOVE_DIRECT_MAKE_REQUEST = Patch(
+    "block-remove-direct-make-request", "5a6c35f9af41", "block: remove direct_make_request"
+)
+SUBMIT_BIO_DIRECT = Patch(
+    "nvme-mpath-submit-bio-direct",
+    "",
+    "blk-mq: add a blk_mq_submit_bio_direct API; nvme-multipath: don't block on blk_queue_enter of the "
+    "underlying device (March 2021, not merged)",
+)
+START_QUEUES_IN_TEARDOWN = Patch(
+    "nvme-tcp-start-queues-in-teardown", "", "nvme-tcp: always nvme_start_queues() in the teardown (experiment)"
+)
+MPATH_REQ_NOWAIT = Patch("nvme-mpath-req-nowait", "", "nvme-multipath: REQ_NVME_MPATH | REQ_NOWAIT (proposal)")
+FREEZE_IN_SETUP = Patch(
+    "nvme-tcp-fix-unbalanced-freeze", "99dc264014d5", "nvme-tcp: fix potential unbalanced freeze & unfreeze"
+)
+
+# enum nvme_ctrl_state
+NVME_CTRL_NEW, NVME_CTRL_LIVE, NVME_CTRL_RESETTING, NVME_CTRL_CONNECTING, NVME_CTRL_DELETING = range(5)
+CTRL_STATE_NAMES = ("NEW", "LIVE", "RESETTING", "CONNECTING", "DELETING")
+# ANA states
+NVME_ANA_OPTIMIZED, NVME_ANA_NONOPTIMIZED, NVME_ANA_INACCESSIBLE = 1, 2, 3
+NVME_SC_HOST_PATH_ERROR = 0x370
+NVME_SC_HOST_ABORTED_CMD = 0x371
+NVME_IO_TIMEOUT = 30 * NSEC_PER_SEC
+
+
+class nvme_request:
+    __slots__ = ("rq", "status")
+
+    def __init__(self, rq):
+        self.rq = rq
+        self.status = 0
+
+
+class nvme_ns_head:
+    __slots__ = ("name", "list", "srcu", "current_path", "requeue_list", "requeue_lock", "requeue_work", "lock", "disk")
+
+    def __init__(self, k, name):
+        self.name = name
+        self.list = []  # the paths: nvme_ns of every controller
+        self.srcu = srcu_struct(f"{name}->srcu")
+        self.current_path = None
+        self.requeue_list = []
+        self.requeue_lock = spinlock_t(f"{name}->requeue_lock")
+        self.requeue_work = INIT_WORK(nvme_requeue_work, f"{name}->requeue_work", self)
+        self.lock = mutex(f"{name}->lock")
+        self.disk = None
+
+
+class nvme_ctrl:
+    __slots__ = (
+        "k",
+        "name",
+        "state",
+        "tagset",
+        "namespaces",
+        "reset_work",
+        "ana_work",
+        "ana_log",
+        "ana_lock",
+        "queue_live",
+        "generation",
+        "latency_ns",
+        "io_cpu",
+    )
+
+    def __init__(self, k, name, latency_ns, io_cpu):
+        self.k = k
+        self.name = name
+        self.state = NVME_CTRL_LIVE
+        self.tagset = None
+        self.namespaces = []
+        self.reset_work = INIT_WORK(nvme_reset_ctrl_work, f"{name}->reset_work", self)
+        self.ana_work = INIT_WORK(nvme_ana_work, f"{name}->ana_work", self)
+        self.ana_log = NVME_ANA_OPTIMIZED  # what the controller's ANA log page says for our group
+        self.ana_lock = mutex(f"{name}->ana_lock")
+        self.queue_live = True  # NVME_TCP_Q_LIVE of the I/O queues
+        self.generation = 0  # a torn-down connection's completions are dropped
+        self.latency_ns = latency_ns
+        self.io_cpu = io_cpu
+
+
+class nvme_ns:
+    __slots__ = ("name", "ctrl", "head", "queue", "ana_state")
+
+    def __init__(self, name, ctrl, head):
+        self.name = name
+        self.ctrl = ctrl
+        self.head = head
+        self.queue = None
+        self.ana_state = NVME_ANA_OPTIMIZED
+
+
+# ------------------------------------------------------------------ paths
+
+
+def nvme_path_is_disabled(ns):
+    """nvme_path_is_disabled(): only a LIVE controller's path carries I/O."""
+    return ns.ctrl.state != NVME_CTRL_LIVE
+
+
+def __nvme_find_path(head):
+    """__nvme_find_path(): the first optimized path, else a non-optimized one."""
+    found = fallback = None
+    for ns in head.list:
+        if nvme_path_is_disabled(ns):
+            continue
+        if ns.ana_state == NVME_ANA_OPTIMIZED and found is None:
+            found = ns
+        elif ns.ana_state == NVME_ANA_NONOPTIMIZED and fallback is None:
+            fallback = ns
+    if found is None:
+        found = fallback
+    if found is not None:
+        head.current_path = found  # rcu_assign_pointer()
+    return found
+
+
+async def nvme_find_path(head):
+    """nvme_find_path(): the current path if still usable and optimized."""
+    await access(head, WRITE)
+    ns = head.current_path
+    if ns is None or nvme_path_is_disabled(ns) or ns.ana_state != NVME_ANA_OPTIMIZED:
+        return __nvme_find_path(head)
+    return ns
+
+
+async def nvme_available_path(head):
+    """nvme_available_path(): a controller that may come back (resetting, connecting)."""
+    await access(head, READ)
+    return any(ns.ctrl.state in (NVME_CTRL_LIVE, NVME_CTRL_RESETTING, NVME_CTRL_CONNECTING) for ns in head.list)
+
+
+def nvme_mpath_clear_current_path(ns):
+    head = ns.head
+    if head.current_path is ns:
+        head.current_path = None
+
+
+async def nvme_ns_head_submit_bio(k, bio):
+    """nvme_ns_head_submit_bio(): the head disk's ->submit_bio (v5.12; nvme_ns_head_make_request() before)."""
+    head = bio.bi_disk.queuedata
+    while True:  # retry: (nvme-mpath-submit-bio-direct)
+        srcu_idx = await srcu_read_lock(k, head.srcu)
+        ns = await nvme_find_path(head)
+        if ns is not None:
+            bio.bi_disk = ns.queue
+            bio.bi_opf |= REQ_NVME_MPATH
+            if k.patched(MPATH_REQ_NOWAIT):
+                bio.bi_opf |= REQ_NOWAIT
+            if k.patched(SUBMIT_BIO_DIRECT):
+                if not await blk_mq.blk_mq_submit_bio_direct(bio):
+                    # The path's queue is frozen: forget it, drop the lock, retry.
+                    bio.bi_disk = head.disk
+                    nvme_mpath_clear_current_path(ns)
+                    await srcu_read_unlock(k, head.srcu, srcu_idx)
+                    continue
+            elif k.patched(REMOVE_DIRECT_MAKE_REQUEST):
+                await submit_bio_noacct(k, bio)  # only queued on current->bio_list here
+            else:
+                await direct_make_request(k, bio)  # enters ns->queue right here
+        elif await nvme_available_path(head):
+            await spin_lock_irq(k, head.requeue_lock)
+            head.requeue_list.append(bio)
+            await spin_unlock_irq(k, head.requeue_lock)
+        else:
+            bio.bi_status = BLK_STS_IOERR  # "no usable path - requeuing I/O" failed: none left
+            await blk_mq.bio_endio(k, bio)
+        await srcu_read_unlock(k, head.srcu, srcu_idx)
+        return
+
+
+async def nvme_requeue_work(k, work):
+    """nvme_requeue_work(): resubmit the parked bios through the head."""
+    head = work.data
+    await spin_lock_irq(k, head.requeue_lock)
+    bios, head.requeue_list = head.requeue_list, []
+    await spin_unlock_irq(k, head.requeue_lock)
+    for bio in bios:
+        bio.bi_disk = head.disk  # reset disk to the mpath node and resubmit
+        await submit_bio_noacct(k, bio)
+
+
+async def nvme_mpath_set_live(k, ns):
+    """nvme_mpath_set_live(): make current_path visible to every future
+    (re)submission, then kick the requeued I/O: synchronize_srcu() first."""
+    head = ns.head
+    await mutex_lock(k, head.lock)
+    if ns.ana_state == NVME_ANA_OPTIMIZED:
+        srcu_idx = await srcu_read_lock(k, head.srcu)
+        await access(head, WRITE)
+        __nvme_find_path(head)
+        await srcu_read_unlock(k, head.srcu, srcu_idx)
+    await mutex_unlock(k, head.lock)
+    await synchronize_srcu(k, head.srcu)
+    await queue_work(k, k.kblockd_workqueue, head.requeue_work)  # kblockd_schedule_work()
+
+
+# -------------------------------------------------------------------- ANA
+
+
+async def nvme_update_ns_ana_state(k, state, ns):
+    """nvme_update_ns_ana_state()."""
+    await access(ns.head, WRITE)
+    ns.ana_state = state
+    if state in (NVME_ANA_OPTIMIZED, NVME_ANA_NONOPTIMIZED):  # nvme_state_is_live()
+        await nvme_mpath_set_live(k, ns)
+
+
+async def nvme_update_ana_state(k, ctrl, state):
+    """nvme_update_ana_state(): every namespace of the group."""
+    for ns in ctrl.namespaces:
+        await nvme_update_ns_ana_state(k, state, ns)
+
+
+async def nvme_parse_ana_log(k, ctrl, cb):
+    """nvme_parse_ana_log(): one group descriptor here."""
+    await access(ctrl, READ)
+    await cb(k, ctrl, ctrl.ana_log)
+
+
+async def nvme_read_ana_log(k, ctrl):
+    """nvme_read_ana_log(): get the log page (immediate here) and apply it."""
+    await mutex_lock(k, ctrl.ana_lock)
+    await nvme_parse_ana_log(k, ctrl, nvme_update_ana_state)
+    await mutex_unlock(k, ctrl.ana_lock)
+
+
+async def nvme_ana_work(k, work):
+    """nvme_ana_work(): an ANA change notice (AEN) arrived."""
+    ctrl = work.data
+    if ctrl.state != NVME_CTRL_LIVE:
+        return
+    await nvme_read_ana_log(k, ctrl)
+
+
+# -------------------------------------------------------------------- I/O
+
+
+async def nvme_tcp_queue_rq(hctx, rq, last):
+    """nvme_tcp_queue_rq(): send the command, or fail a non-ready one."""
+    ns = rq.q.queuedata
+    ctrl = ns.ctrl
+    k = ctrl.k
+    req = rq.special
+    if req is None:
+        req = rq.special = nvme_request(rq)
+    req.status = 0
+    await access(ctrl, READ)
+    if not ctrl.queue_live:
+        # nvmf_fail_nonready_command(): multipath I/O fails over at once.
+        if not rq.cmd_flags & REQ_NVME_MPATH:
+            return BLK_STS_RESOURCE
+        req.status = NVME_SC_HOST_PATH_ERROR
+        await blk_mq.blk_mq_start_request(rq)
+        await nvme_complete_rq(rq)
+        return BLK_STS_OK
+    await blk_mq.blk_mq_start_request(rq)
+    k.execution.add_timer(
+        ctrl.latency_ns, nvme_tcp_response, ctrl, rq, ctrl.generation, name=f"{ctrl.name} answers {rq.name}"
+    )
+    return BLK_STS_OK
+
+
+def nvme_tcp_response(ctrl, rq, generation):
+    """The target's response arrives; a torn-down connection's responses are gone."""
+    if generation != ctrl.generation:
+        return
+    run_in_context(ctrl.k, ctrl.io_cpu, SOFTIRQ, f"nvme_tcp_io/{ctrl.name}", nvme_tcp_process_response, rq, generation)
+
+
+async def nvme_tcp_process_response(k, rq, generation):
+    """nvme_tcp_io_work() -> nvme_tcp_process_nvme_cqe() -> nvme_end_request()."""
+    ctrl = rq.q.queuedata.ctrl
+    await access(ctrl, READ)
+    if generation != ctrl.generation or rq.state == MQ_RQ_COMPLETE:
+        return
+    await blk_mq.blk_mq_complete_request(rq)
+
+
+def nvme_is_path_error(status):
+    return (status & 0x700) == 0x300
+
+
+async def nvme_failover_req(rq):
+    """nvme_failover_req(): park the bios on the head and end the request."""
+    ns = rq.q.queuedata
+    head = ns.head
+    k = ns.ctrl.k
+    nvme_mpath_clear_current_path(ns)
+    await spin_lock_irq(k, head.requeue_lock)
+    if rq.bio is not None:  # blk_steal_bios()
+        head.requeue_list.append(rq.bio)
+        rq.bio = None
+    await spin_unlock_irq(k, head.requeue_lock)
+    await blk_mq.blk_mq_end_request(rq, BLK_STS_OK)
+    await queue_work(k, k.kblockd_workqueue, head.requeue_work)
+
+
+async def nvme_complete_rq(rq):
+    """nvme_complete_rq() (->complete): done, or fail over on a path error."""
+    req = rq.special
+    if req.status == 0:
+        await blk_mq.blk_mq_end_request(rq, BLK_STS_OK)
+    elif rq.cmd_flags & REQ_NVME_MPATH and nvme_is_path_error(req.status):
+        await nvme_failover_req(rq)
+    else:
+        await blk_mq.blk_mq_end_request(rq, BLK_STS_IOERR)
+
+
+async def nvme_tcp_timeout(rq, reserved):
+    """nvme_tcp_timeout(): error recovery resets the controller; the request is cancelled there."""
+    from blkrace.block.types import BLK_EH_RESET_TIMER
+
+    ctrl = rq.q.queuedata.ctrl
+    await nvme_reset_ctrl(ctrl.k, ctrl)
+    return BLK_EH_RESET_TIMER
+
+
+nvme_tcp_mq_ops = blk_mq_ops(queue_rq=nvme_tcp_queue_rq, complete=nvme_complete_rq, timeout=nvme_tcp_timeout)
+
+
+# ----------------------------------------------------------- reset path
+
+
+def nvme_change_ctrl_state(ctrl, new_state):
+    """nvme_change_ctrl_state(): the transitions the scenario takes."""
+    allowed = {
+        NVME_CTRL_RESETTING: (NVME_CTRL_LIVE, NVME_CTRL_NEW),
+        NVME_CTRL_CONNECTING: (NVME_CTRL_RESETTING, NVME_CTRL_NEW),
+        NVME_CTRL_LIVE: (NVME_CTRL_CONNECTING, NVME_CTRL_RESETTING, NVME_CTRL_NEW),
+        NVME_CTRL_DELETING: (NVME_CTRL_LIVE, NVME_CTRL_RESETTING, NVME_CTRL_CONNECTING),
+    }
+    if ctrl.state not in allowed.get(new_state, ()):
+        return False
+    ctrl.state = new_state
+    ctrl.k.execution.event(f"{ctrl.name}: {CTRL_STATE_NAMES[new_state]}")
+    return True
+
+
+async def nvme_reset_ctrl(k, ctrl):
+    """nvme_reset_ctrl(): RESETTING, then the reset work (nvme_reset_wq)."""
+    await access(ctrl, WRITE)
+    if not nvme_change_ctrl_state(ctrl, NVME_CTRL_RESETTING):
+        return -16
+    await queue_work(k, k.nvme_reset_wq, ctrl.reset_work)
+    return 0
+
+
+async def nvme_start_freeze(k, ctrl):
+    for ns in ctrl.namespaces:
+        await blk_mq.blk_freeze_queue_start(ns.queue)
+
+
+async def nvme_unfreeze(k, ctrl):
+    for ns in ctrl.namespaces:
+        await blk_mq.blk_mq_unfreeze_queue(ns.queue)
+
+
+async def nvme_wait_freeze_timeout(k, ctrl, timeout_ns):
+    for ns in ctrl.namespaces:
+        if not await blk_mq.blk_mq_freeze_queue_wait_timeout(ns.queue, timeout_ns):
+            return False
+    return True
+
+
+async def nvme_stop_queues(k, ctrl):
+    for ns in ctrl.namespaces:
+        await blk_mq.blk_mq_quiesce_queue(ns.queue)
+
+
+async def nvme_start_queues(k, ctrl):
+    for ns in ctrl.namespaces:
+        await blk_mq.blk_mq_unquiesce_queue(ns.queue)
+
+
+async def nvme_cancel_request(rq):
+    """nvme_cancel_request(): a started request is failed as host-aborted."""
+    if rq.state == MQ_RQ_COMPLETE:
+        return True
+    rq.special.status = NVME_SC_HOST_ABORTED_CMD
+    await blk_mq.blk_mq_complete_request(rq)
+    return True
+
+
+async def nvme_cancel_tagset(k, ctrl):
+    await blk_mq.blk_mq_tagset_busy_iter(ctrl.tagset, nvme_cancel_request)
+
+
+async def nvme_tcp_stop_io_queues(k, ctrl):
+    """Tear the connection down: responses still on the wire are gone."""
+    await access(ctrl, WRITE)
+    ctrl.queue_live = False
+    ctrl.generation += 1
+
+
+async def nvme_tcp_start_io_queues(k, ctrl):
+    await access(ctrl, WRITE)
+    ctrl.queue_live = True
+
+
+async def nvme_tcp_teardown_io_queues(k, ctrl, remove):
+    """nvme_tcp_teardown_io_queues() (2875b0aecabe era unless toggled)."""
+    if not k.patched(FREEZE_IN_SETUP):
+        await nvme_start_freeze(k, ctrl)  # the freeze begins here and spans the reconnect
+    await nvme_stop_queues(k, ctrl)
+    # nvme_sync_io_queues(): no timeout handler is running in the model.
+    await nvme_tcp_stop_io_queues(k, ctrl)
+    await nvme_cancel_tagset(k, ctrl)
+    if remove or k.patched(START_QUEUES_IN_TEARDOWN) or k.patched(FREEZE_IN_SETUP):
+        await nvme_start_queues(k, ctrl)
+
+
+async def nvme_tcp_configure_io_queues(k, ctrl, new):
+    """nvme_tcp_configure_io_queues(): start, wait for the freeze, update, unfreeze."""
+    if k.patched(FREEZE_IN_SETUP):
+        await nvme_start_freeze(k, ctrl)  # 99dc264014d5: the freeze starts here
+    await nvme_tcp_start_io_queues(k, ctrl)
+    await nvme_start_queues(k, ctrl)
+    if not await nvme_wait_freeze_timeout(k, ctrl, NVME_IO_TIMEOUT):
+        # The freeze did not drain: the reconnect fails (99dc264014d5 unfreezes here).
+        if k.patched(FREEZE_IN_SETUP):
+            await nvme_unfreeze(k, ctrl)
+        return -11
+    await blk_mq.blk_mq_update_nr_hw_queues(ctrl.tagset, ctrl.tagset.nr_hw_queues)
+    await nvme_unfreeze(k, ctrl)
+    return 0
+
+
+async def nvme_update_ns_info(k, ns):
+    """nvme_update_ns_info(): the scan freezes the namespace queue, then the
+    multipath head's, to apply the limits (v5.12)."""
+    await blk_mq.blk_mq_freeze_queue(ns.queue)
+    await blk_mq.blk_mq_unfreeze_queue(ns.queue)
+    await blk_mq.blk_mq_freeze_queue(ns.head.disk)
+    await blk_mq.blk_mq_unfreeze_queue(ns.head.disk)
+
+
+async def nvme_tcp_setup_ctrl(k, ctrl, new):
+    """nvme_tcp_setup_ctrl(): admin queue (with the ANA log), I/O queues, LIVE, scan."""
+    # nvme_tcp_configure_admin_queue() -> nvme_init_identify() -> nvme_mpath_init():
+    await nvme_read_ana_log(k, ctrl)
+    ret = await nvme_tcp_configure_io_queues(k, ctrl, new)
+    if ret:
+        return ret
+    await access(ctrl, WRITE)
+    nvme_change_ctrl_state(ctrl, NVME_CTRL_LIVE)
+    # nvme_start_ctrl() -> nvme_queue_scan() -> ... nvme_update_ns_info()
+    for ns in ctrl.namespaces:
+        await nvme_update_ns_info(k, ns)
+    return 0
+
+
+async def nvme_reset_ctrl_work(k, work):
+    """nvme_reset_ctrl_work() (nvme-tcp): teardown, CONNECTING, setup."""
+    ctrl = work.data
+    await nvme_tcp_teardown_io_queues(k, ctrl, False)
+    await access(ctrl, WRITE)
+    if not nvme_change_ctrl_state(ctrl, NVME_CTRL_CONNECTING):
+        return
+    await nvme_tcp_setup_ctrl(k, ctrl, False)
+
+
+# ------------------------------------------------------------------ setup
+
+
+def nvme_alloc_subsystem(k, name="nvme0n1", nr_ctrls=2, queue_depth=2, latency_us=100, ana_states=None):
+    """Controllers, their namespaces (one each) and the multipath head over them."""
+    k.nvme_reset_wq = alloc_workqueue(k, "nvme-reset-wq", 0)
+    k.nvme_wq = alloc_workqueue(k, "nvme-wq", 0)
+    head = nvme_ns_head(k, name)
+    head.disk = blk_alloc_queue(k, name, nvme_ns_head_submit_bio)
+    head.disk.queuedata = head
+    ctrls = []
+    for i in range(nr_ctrls):
+        ctrl = nvme_ctrl(k, f"nvme{i}", latency_us * NSEC_PER_USEC, io_cpu=i % k.nr_cpu_ids)
+        set_ = blk_mq_tag_set(nvme_tcp_mq_ops, 1, queue_depth)
+        blk_mq.blk_mq_alloc_tag_set(set_, f"{ctrl.name}.tags")
+        ctrl.tagset = set_
+        ns = nvme_ns(f"nvme0c{i}n1", ctrl, head)
+        ns.queue = blk_mq.blk_mq_init_queue(k, set_, ns.name, [0] * k.nr_cpu_ids)
+        ns.queue.queuedata = ns
+        if ana_states is not None:
+            ns.ana_state = ctrl.ana_log = ana_states[i]
+        ctrl.namespaces.append(ns)
+        head.list.append(ns)
+        ctrls.append(ctrl)
+    __nvme_find_path(head)
+    return head, ctrls
+
+
+__all__ = ["SYNC"]

@@ -1,0 +1,126 @@
+"""nvme-mpath-freeze: seed 002, the nvme-multipath freeze/SRCU deadlock, its failed fixes, and the fix.
+
+Topology: 2 CPUs; one NVMe subsystem reached over TCP through two
+controllers (paths) to one namespace, under the multipath head "nvme0n1";
+each controller has one tag (exhaustion is one request away).  Path nvme0 is ANA-optimized, nvme1 is
+inaccessible.  Workload: "fio-0" and "fio-1" read twice each through the head;
+"admin" resets controller nvme0 (as `echo 1 > reset_controller` would) and
+the target turns nvme1's group optimized (an ANA change notice: ana_work).
+When the reset and the ANA change fall is the explorer's choice.
+
+The end-of-run checks: every bio completed or failed for a reason the kernel
+gives (no path left), and no task waits forever; the engine names a wait-for
+cycle when there is one.
+"""
+
+from __future__ import annotations
+
+from blkrace.block.blk_core import submit_bio
+from blkrace.block.types import REQ_OP_READ, REQ_SYNC, bio
+from blkrace.drivers.nvme import (
+    FREEZE_IN_SETUP,
+    MPATH_REQ_NOWAIT,
+    NVME_ANA_INACCESSIBLE,
+    NVME_ANA_OPTIMIZED,
+    REMOVE_DIRECT_MAKE_REQUEST,
+    START_QUEUES_IN_TEARDOWN,
+    SUBMIT_BIO_DIRECT,
+    nvme_alloc_subsystem,
+    nvme_reset_ctrl,
+)
+from blkrace.engine import NSEC_PER_USEC, choose, sleep
+from blkrace.kernel.boot import boot
+from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
+from blkrace.kernel.sched import task_run_on_cpu
+from blkrace.kernel.workqueue import queue_work
+from blkrace.scenarios.base import Scenario, Variant
+from blkrace.scenarios.checks import check_bios
+
+
+async def end_io_sync(k, b):
+    await complete(k, b.bi_private)
+
+
+async def reader(k, disk, nr_reads):
+    """Synchronous reads through the multipath head (an io_uring worker in the report)."""
+    ts = k.current
+    for i in range(nr_reads):
+        done = completion(f"{ts.comm}:read#{i}.done")
+        b = bio(f"bio:{ts.comm}#{i}", REQ_OP_READ | REQ_SYNC, end_io_sync, done)
+        b.bi_disk = disk
+        await submit_bio(k, b)
+        await wait_for_completion(k, done)
+
+
+async def reset_controller(k, ctrl):
+    """`echo 1 > /sys/class/nvme/nvme0/reset_controller`, some time into the I/O."""
+    await sleep(await choose(3, "when the reset comes (x 50 us)") * 50 * NSEC_PER_USEC)
+    await nvme_reset_ctrl(k, ctrl)
+
+
+async def ana_change(k, ctrl):
+    """The target makes the other path optimized and tells the host (AEN -> ana_work)."""
+    await sleep(await choose(3, "when the ANA change comes (x 50 us)") * 50 * NSEC_PER_USEC)
+    ctrl.ana_log = NVME_ANA_OPTIMIZED
+    await queue_work(k, k.nvme_wq, ctrl.ana_work)
+
+
+class NvmeMpathFreeze(Scenario):
+    def build(self, execution, variant):
+        k = boot(execution, nr_cpus=2, patches=variant.patches, hotplug=False)
+        head, ctrls = nvme_alloc_subsystem(
+            k, nr_ctrls=2, queue_depth=1, latency_us=100, ana_states=[NVME_ANA_OPTIMIZED, NVME_ANA_INACCESSIBLE]
+        )
+        task_run_on_cpu(k, reader, "fio-0", 0, head.disk, 2)
+        task_run_on_cpu(k, reader, "fio-1", 1, head.disk, 2)
+        task_run_on_cpu(k, reset_controller, "admin", 0, ctrls[0])
+        task_run_on_cpu(k, ana_change, "target", 1, ctrls[1])
+        execution.checkers.append(lambda ex: check_bios(head.disk, ex))
+
+
+FIXED = frozenset({REMOVE_DIRECT_MAKE_REQUEST.name, FREEZE_IN_SETUP.name})
+
+SCENARIO = NvmeMpathFreeze(
+    name="nvme-mpath-freeze",
+    summary="a multipath submitter sleeps on a frozen path inside head->srcu while the reset (or ANA) work "
+    "waits for that SRCU grace period: deadlock (seed 002)",
+    seed="002_eb0caaf53a6d2903.txt",
+    variants={
+        "buggy": Variant(
+            "buggy",
+            frozenset(),
+            frozenset({"deadlock"}),
+            "pre-5.9: direct_make_request() under head->srcu blocks in blk_queue_enter() on the frozen path "
+            "(or in blk_mq_get_tag()); nvme_mpath_set_live() waits in synchronize_srcu()",
+            allowed=frozenset({"stall"}),  # the deadlocked tasks' bios never complete
+        ),
+        "submit-bio-direct": Variant(
+            "submit-bio-direct",
+            frozenset({SUBMIT_BIO_DIRECT.name}),
+            frozenset({"deadlock"}),
+            "hch's blk_mq_submit_bio_direct(): no longer in blk_queue_enter(), now asleep in blk_mq_get_tag()",
+            allowed=frozenset({"stall"}),
+        ),
+        "start-queues-in-teardown": Variant(
+            "start-queues-in-teardown",
+            frozenset({SUBMIT_BIO_DIRECT.name, START_QUEUES_IN_TEARDOWN.name}),
+            frozenset(),
+            "NOT REPRODUCED: the seed reports an endless retry loop against nvme_update_ns_info()'s freeze; "
+            "in this model (reconnects never fail, the namespace and head freezes follow each other as in "
+            "v5.12) the freeze drains and the retrying submitter gets through",
+        ),
+        "nowait": Variant(
+            "nowait",
+            frozenset({MPATH_REQ_NOWAIT.name}),
+            frozenset({"io_error"}),
+            "REQ_NOWAIT on multipath bios: I/O fails as soon as tags run out, even on a healthy path",
+        ),
+        "fixed": Variant(
+            "fixed",
+            FIXED,
+            frozenset(),
+            "5a6c35f9af41 (bios deferred on current->bio_list until head->srcu is released) and "
+            "99dc264014d5 (the freeze starts in the reconnect, I/O fails over meanwhile)",
+        ),
+    },
+)

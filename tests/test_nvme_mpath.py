@@ -1,0 +1,77 @@
+"""Seed 002: the deadlock, the attempts and the fix, each from the modelled nvme and block code."""
+
+import pytest
+
+from blkrace.drivers.nvme import FREEZE_IN_SETUP, REMOVE_DIRECT_MAKE_REQUEST
+from blkrace.engine.campaign import explore
+from blkrace.engine.strategy import make_strategy
+from blkrace.scenarios.base import Variant
+from blkrace.scenarios.registry import get
+
+NVME = get("nvme-mpath-freeze")
+
+
+def run(variant, schedules=2000, seed=0, keep_going=False):
+    build = NVME.builder(variant)
+    return explore(build, make_strategy("pct", seed), schedules, stop_on_first=not keep_going, max_steps=NVME.max_steps)
+
+
+def cycle_of(result):
+    return next(f.violation for f in result.findings if f.violation.kind == "deadlock")
+
+
+def test_buggy_deadlocks_through_srcu_and_the_reset_work():
+    result = run(NVME.variants["buggy"], keep_going=True)
+    v = cycle_of(result)
+    text = "\n".join(v.detail)
+    assert "srcu grace period" in v.message
+    # The reset work waits in synchronize_srcu() for a submitter inside head->srcu ...
+    assert "nvme_mpath_set_live" in text and "synchronize_srcu" in text and "nvme_read_ana_log" in text
+    # ... who sleeps below nvme_ns_head_submit_bio() in direct_make_request().
+    assert "direct_make_request" in text and "nvme_ns_head_submit_bio" in text
+
+
+def test_buggy_also_blocks_in_blk_queue_enter_on_the_frozen_path():
+    found = False
+    for seed in range(6):
+        result = run(NVME.variants["buggy"], seed=seed, keep_going=True, schedules=1500)
+        for f in result.findings:
+            if f.violation.kind == "deadlock" and "mq_freeze_wq" in f.violation.message:
+                assert "blk_queue_enter" in "\n".join(f.violation.detail)
+                found = True
+        if found:
+            break
+    assert found, "the blk_queue_enter form of the deadlock was not found"
+
+
+def test_submit_bio_direct_deadlocks_in_blk_mq_get_tag():
+    result = run(NVME.variants["submit-bio-direct"], keep_going=True)
+    v = cycle_of(result)
+    text = "\n".join(v.detail)
+    assert "blk_mq_get_tag" in text and "blk_mq_submit_bio_direct" in text
+    assert "direct_make_request" not in text
+
+
+def test_nowait_fails_io_on_a_healthy_path():
+    result = run(NVME.variants["nowait"])
+    assert "io_error" in result.kinds()
+    assert any("BLK_STS_AGAIN" in f.violation.message for f in result.findings)
+
+
+def test_fixed_is_clean():
+    result = run(NVME.variants["fixed"])
+    assert result.findings == [] and result.schedules == 2000
+
+
+@pytest.mark.parametrize("patch", [REMOVE_DIRECT_MAKE_REQUEST, FREEZE_IN_SETUP])
+def test_each_upstream_fix_alone_removes_the_deadlock(patch):
+    # 5a6c35f9af41 moves the lower queue entry out of head->srcu; 99dc264014d5
+    # no longer freezes during the teardown and lets I/O fail over meanwhile.
+    result = run(Variant("v", frozenset({patch.name}), frozenset(), ""), schedules=1500)
+    assert "deadlock" not in result.kinds()
+    assert result.findings == []
+
+
+def test_without_either_fix_the_deadlock_is_back():
+    result = run(Variant("v", frozenset(), frozenset(), ""), keep_going=True, seed=4)
+    assert "deadlock" in result.kinds()
