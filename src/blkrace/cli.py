@@ -156,10 +156,17 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     return out
 
 
+def _severity(report):
+    from blkrace.engine.violations import KINDS
+
+    return (report[0].schedule_index, KINDS.index(report[0].violation.kind))
+
+
 def _print_variant_report(console, run):
     c = run.campaign
     shown = set()
-    for finding, replayed, token in run.reports:
+    # One report per run, headed by its most severe finding (a deadlock before the stalls it causes).
+    for finding, replayed, token in sorted(run.reports, key=_severity):
         # Findings of one run share its timeline: show each run once.
         if finding.schedule_index in shown:
             continue
