@@ -18,11 +18,12 @@ from rich.table import Table
 
 from blkrace import __version__
 from blkrace.engine import ScheduleMismatch
-from blkrace.engine.campaign import explore, replay
+from blkrace.engine.campaign import Finding, explore, replay
 from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
-from blkrace.report.text import make_console, render_finding
+from blkrace.engine.violations import KINDS
+from blkrace.report.text import make_console, render_finding, render_timeline
 from blkrace.scenarios.registry import SCENARIOS, get, model_fingerprint
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -80,7 +81,8 @@ class VariantRun:
                 {
                     "kind": f.violation.kind,
                     "message": f.violation.message,
-                    "token": token,
+                    "token": token.split()[-1],
+                    "prefix_tokens": token.split()[:-1],
                     "schedule_index": f.schedule_index,
                     "seconds_to_find": round(f.elapsed_s, 4),
                     "detail": _violation_of(f, res).detail,
@@ -149,16 +151,19 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, variant.allowed, campaign)
     for finding in campaign.findings:
         choices = list(finding.choices)
-        if do_shrink and finding.violation.kind != "model_error":
+        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
             choices = shrink(build, choices, finding.violation.origin, max_steps=max_steps)
-        replayed, _, _ = replay(build, choices, max_steps=max_steps)
-        out.reports.append((finding, replayed, _token(scenario, variant, replayed.choices)))
+        # A lockdep finding builds on the graph of earlier runs: replay them first.
+        shared = {}
+        for earlier in finding.prefix:
+            replay(build, earlier, max_steps=max_steps, traced=False, shared=shared)
+        replayed, _, _ = replay(build, choices, max_steps=max_steps, shared=shared)
+        tokens = [_token(scenario, variant, p) for p in finding.prefix] + [_token(scenario, variant, replayed.choices)]
+        out.reports.append((finding, replayed, " ".join(tokens)))
     return out
 
 
 def _severity(report):
-    from blkrace.engine.violations import KINDS
-
     return (report[0].schedule_index, KINDS.index(report[0].violation.kind))
 
 
@@ -335,7 +340,10 @@ def check_cmd(
 
 @app.command("replay")
 def replay_cmd(
-    token: str = typer.Argument(..., help="A schedule token printed by `blkrace check`."),
+    tokens: list[str] = typer.Argument(  # noqa: B008
+        ...,
+        help="A schedule token printed by `blkrace check` (several: earlier runs a lockdep finding builds on, then it).",
+    ),
     variant: str = typer.Option(
         None,
         "--variant",
@@ -346,20 +354,26 @@ def replay_cmd(
     max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound of the run."),
 ):
     """Replay one schedule exactly, with its full trace."""
-    try:
-        sched = decode(token)
-    except TokenError as exc:
-        _fail(f"bad token: {exc}")
+    scheds = []
+    for token in tokens:
+        try:
+            scheds.append(decode(token))
+        except TokenError as exc:
+            _fail(f"bad token: {exc}")
+    sched = scheds[-1]
     if sched.scenario not in SCENARIOS:
         _fail(f"the token is for scenario {sched.scenario!r}, which this blkrace does not have")
     s = SCENARIOS[sched.scenario]
     if sched.variant not in s.variants:
         _fail(f"the token is for variant {sched.variant!r} of {s.name}, which this blkrace does not have")
-    if sched.fingerprint != model_fingerprint():
-        _fail(
-            "the token was made with another version of the model (fingerprint "
-            f"{sched.fingerprint.hex()}, this one is {model_fingerprint().hex()}); re-run `blkrace check`"
-        )
+    for other in scheds:
+        if other.fingerprint != model_fingerprint():
+            _fail(
+                "the token was made with another version of the model (fingerprint "
+                f"{other.fingerprint.hex()}, this one is {model_fingerprint().hex()}); re-run `blkrace check`"
+            )
+        if (other.scenario, other.variant) != (sched.scenario, sched.variant):
+            _fail("the tokens belong to different scenarios or variants; give one campaign's tokens in order")
     lenient = variant is not None and variant != sched.variant
     target = s.variants[sched.variant]
     if variant is not None:
@@ -368,16 +382,15 @@ def replay_cmd(
     build = s.builder(target)
     steps = max_steps or s.max_steps
     start = time.perf_counter()
+    shared = {}
     try:
-        result, _, strategy = replay(build, sched.choices, lenient=lenient, max_steps=steps)
+        for earlier in scheds[:-1]:
+            replay(build, earlier.choices, lenient=lenient, max_steps=steps, traced=False, shared=shared)
+        result, _, strategy = replay(build, sched.choices, lenient=lenient, max_steps=steps, shared=shared)
     except ScheduleMismatch as exc:
         _fail(f"the token does not replay on this model: {exc}")
     elapsed = time.perf_counter() - start
-    from blkrace.engine.campaign import Finding
-
-    reports = [(Finding(v, tuple(result.choices), 0, result.steps, elapsed), result, token) for v in result.violations]
-    run = VariantRun(s.name, target.name, "replay", 0, target.expect, target.allowed)
-    run.reports = reports
+    token = " ".join(tokens)
     if json_out:
         out = {
             "scenario": s.name,
@@ -399,19 +412,17 @@ def replay_cmd(
                 f"[yellow]replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}[/yellow]"
             )
         if not result.violations:
-            from blkrace.report.text import render_timeline
-
             render_timeline(result.trace, console, title=f"{s.name} --variant {target.name}: no violation")
-        for v in result.violations:
+        ordered = sorted(result.violations, key=lambda v: KINDS.index(v.kind))
+        if ordered:
             render_finding(
                 console,
-                Finding(v, tuple(result.choices), 0, result.steps, elapsed),
+                Finding(ordered[0], tuple(result.choices), 0, result.steps, elapsed),
                 result,
                 token,
                 f"replayed {s.name} --variant {target.name}: {result.steps} steps, "
                 f"{result.time_ns / 1e6:.3f} ms virtual",
             )
-            break
         console.print(
             f"{s.name} --variant {target.name}: "
             + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")

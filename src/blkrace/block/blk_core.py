@@ -137,10 +137,19 @@ async def __submit_bio_noacct(k, bio):
 
 
 async def __submit_bio_noacct_mq(k, bio):
-    """__submit_bio_noacct_mq(): blk-mq queues need no level sorting."""
+    """__submit_bio_noacct_mq(): blk-mq queues need no level sorting.
+
+    blk-throttle runs here for each bio, as generic_make_request_checks() ran
+    it from the v3.x generic_make_request() loop: a bio submitted while the
+    loop is active waits on current->bio_list and is throttled later.
+    """
     ts = k.current
     ts.bio_list = [[], []]
     while bio is not None:
+        if bio.bi_disk.td is not None:
+            from blkrace.block.blk_throttle import blk_throtl_bio
+
+            await blk_throtl_bio(k, bio.bi_disk, bio)
         if await bio_queue_enter(k, bio) == 0:
             await blk_mq.blk_mq_submit_bio(bio)
         bio = ts.bio_list[0].pop(0) if ts.bio_list[0] else None

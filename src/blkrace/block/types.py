@@ -273,6 +273,7 @@ class request_queue:
         "freeze_owner",
         "quiesce_owner",
         "dying",
+        "td",
     )
 
     def __init__(self, k, name, set_):
@@ -299,3 +300,4 @@ class request_queue:
         self.freeze_owner = None  # the task that froze it (for the wait-for graph)
         self.quiesce_owner = None
         self.dying = False
+        self.td = None  # blk-throttle's throtl_data

@@ -21,6 +21,7 @@ class Finding:
     schedule_index: int  # which run of the campaign (0-based)
     steps: int
     elapsed_s: float  # seconds into the campaign when it was found
+    prefix: tuple = ()  # earlier runs whose campaign state (lockdep's graph) the finding builds on
 
 
 @dataclass
@@ -43,9 +44,9 @@ class CampaignResult:
         return sorted({f.violation.kind for f in self.findings})
 
 
-def run_once(build, strategy, index=0, *, max_steps=50_000, traced=False):
+def run_once(build, strategy, index=0, *, max_steps=50_000, traced=False, shared=None):
     """One run: a fresh execution, the model built into it, run to its end."""
-    execution = Execution(strategy, max_steps=max_steps, traced=traced)
+    execution = Execution(strategy, max_steps=max_steps, traced=traced, shared=shared)
     if not strategy.start_run(execution, index):
         return None, execution
     build(execution)
@@ -72,10 +73,13 @@ def explore(
     """
     out = CampaignResult(strategy=strategy.name)
     seen = set()
+    shared = {}
+    history = []  # choices of the runs that changed the campaign state, in order
     start = time.perf_counter()
     try:
         for index in range(schedules):
-            result, _ = run_once(build, strategy, index, max_steps=max_steps)
+            before = _shared_version(shared)
+            result, _ = run_once(build, strategy, index, max_steps=max_steps, shared=shared)
             if result is None:
                 out.exhausted = True
                 break
@@ -87,10 +91,13 @@ def explore(
             for v in result.violations:
                 if v.origin not in seen:
                     seen.add(v.origin)
+                    prefix = tuple(history) if v.kind == "lockdep" else ()
                     out.findings.append(
-                        Finding(v, tuple(result.choices), index, result.steps, time.perf_counter() - start)
+                        Finding(v, tuple(result.choices), index, result.steps, time.perf_counter() - start, prefix)
                     )
                     new = True
+            if _shared_version(shared) != before:
+                history.append(tuple(result.choices))
             if progress is not None:
                 progress(index + 1, len(out.findings))
             if new and stop_on_first:
@@ -108,8 +115,17 @@ def explore(
     return out
 
 
-def replay(build, choices, *, lenient=False, max_steps=50_000, traced=True):
-    """Replay recorded choices; a strict replay raises ScheduleMismatch on drift."""
+def _shared_version(shared):
+    graph = shared.get("lockdep")
+    return graph.version if graph is not None else 0
+
+
+def replay(build, choices, *, lenient=False, max_steps=50_000, traced=True, shared=None):
+    """Replay recorded choices; a strict replay raises ScheduleMismatch on drift.
+
+    ``shared`` carries campaign state (lockdep's graph) from earlier replays,
+    so that a sequence of runs can be replayed as the campaign ran them.
+    """
     strategy = Replay(choices, lenient=lenient)
-    result, execution = run_once(build, strategy, 0, max_steps=max_steps, traced=traced)
+    result, execution = run_once(build, strategy, 0, max_steps=max_steps, traced=traced, shared=shared)
     return result, execution, strategy

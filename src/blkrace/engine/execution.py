@@ -62,8 +62,12 @@ class Execution:
         max_delay_ns=20 * NSEC_PER_MSEC,
         max_starve_steps=2000,
         traced=False,
+        shared=None,
     ):
         self.strategy = strategy
+        # State that outlives one run: what a campaign's runs have in common
+        # (lockdep's dependency graph lives across a boot, so across runs).
+        self.shared = shared if shared is not None else {}
         # Bounded unfairness: the clock may not pass a runnable task by more
         # than max_delay_ns (a task "interrupted for a long time" is at most
         # that long), nor pass a runnable task of a level above 0 (an

@@ -80,6 +80,25 @@ def coroutine_stack(coro):
     return frames
 
 
+def running_stack(task, skip=()):
+    """Frames of the task that is running now (cr_await is empty while a chain
+    runs, so walk f_back from here to the task's outermost coroutine)."""
+    import sys
+
+    frames = []
+    top = task.coro.cr_frame
+    f = sys._getframe(1)
+    while f is not None:
+        code = f.f_code
+        if not code.co_filename.startswith(_ENGINE_DIR) and code.co_name not in skip:
+            frames.append(Frame(code.co_name, code.co_filename, f.f_lineno, f.f_lineno - code.co_firstlineno))
+        if f is top:
+            break
+        f = f.f_back
+    frames.reverse()
+    return frames
+
+
 def innermost(coro):
     frames = coroutine_stack(coro)
     return frames[-1] if frames else None

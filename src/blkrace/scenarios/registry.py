@@ -6,10 +6,17 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from blkrace.scenarios import budget_rerun, hctx_drain, ipi_flush, nvme_mpath_freeze
+from blkrace.scenarios import blkcg_percpu_alloc, budget_rerun, hctx_drain, ipi_flush, nvme_mpath_freeze
 
 SCENARIOS = {
-    s.name: s for s in (budget_rerun.SCENARIO, hctx_drain.SCENARIO, ipi_flush.SCENARIO, nvme_mpath_freeze.SCENARIO)
+    s.name: s
+    for s in (
+        budget_rerun.SCENARIO,
+        hctx_drain.SCENARIO,
+        ipi_flush.SCENARIO,
+        nvme_mpath_freeze.SCENARIO,
+        blkcg_percpu_alloc.SCENARIO,
+    )
 }
 
 _MODEL_DIRS = ("engine", "kernel", "block", "drivers", "scenarios")

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.sched import schedule_on
 
 
 class mutex:
-    __slots__ = ("name", "owner", "wq")
+    __slots__ = ("name", "owner", "wq", "key")
 
-    def __init__(self, name):
+    def __init__(self, name, key=None):
         self.name = name
+        self.key = key or name  # the lockdep class
         self.owner = None  # engine task
         self.wq = WaitQueue(name, holders=lambda: [self.owner] if self.owner else [])
 
 
 async def mutex_lock(k, lock):
+    """mutex_lock(): lockdep hears of it first (mutex_acquire()), then we may sleep."""
     await access(lock, SYNC)
+    lock_acquire(k, lock.key)
     while lock.owner is not None:
         await schedule_on(k, lock.wq, what="mutex_lock")
     lock.owner = k.execution.current
@@ -24,5 +28,6 @@ async def mutex_lock(k, lock):
 
 async def mutex_unlock(k, lock):
     await access(lock, SYNC)
+    lock_release(k, lock.key)
     lock.owner = None
     lock.wq.wake_one()

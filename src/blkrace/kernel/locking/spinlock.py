@@ -9,14 +9,16 @@ one is caught by might_sleep().
 from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.sched import local_irq_restore, local_irq_save, preempt_disable, preempt_enable
 
 
 class spinlock_t:
-    __slots__ = ("name", "owner", "wq")
+    __slots__ = ("name", "owner", "wq", "key")
 
-    def __init__(self, name):
+    def __init__(self, name, key=None):
         self.name = name
+        self.key = key or name  # the lockdep class
         self.owner = None  # task_struct
         self.wq = WaitQueue(name, holders=lambda: [self.owner.task] if self.owner else [])
 
@@ -28,6 +30,7 @@ async def spin_lock(k, lock):
     """spin_lock(): preempt_disable(), then spin until the lock is ours."""
     preempt_disable(k)
     await access(lock, SYNC)
+    lock_acquire(k, lock.key)
     while lock.owner is not None:
         await lock.wq.park()
     lock.owner = k.current
@@ -35,6 +38,7 @@ async def spin_lock(k, lock):
 
 async def spin_unlock(k, lock):
     await access(lock, SYNC)
+    lock_release(k, lock.key)
     lock.owner = None
     lock.wq.wake_one()
     preempt_enable(k)
