@@ -342,7 +342,7 @@ def check_cmd(
 def replay_cmd(
     tokens: list[str] = typer.Argument(  # noqa: B008
         ...,
-        help="A schedule token printed by `blkrace check` (several: earlier runs a lockdep finding builds on, then it).",
+        help="Schedule tokens from `blkrace check`: the earlier runs a lockdep finding builds on, then its own.",
     ),
     variant: str = typer.Option(
         None,
