@@ -183,6 +183,20 @@ def _print_variant_report(console, run):
         render_finding(console, finding, replayed, token, header)
     verdict = _summary_line(run)
     console.print()
+    lockdep = [f for f, _, _ in run.reports if f.violation.kind == "lockdep"]
+    if lockdep:
+        # Lockdep says a deadlock is possible; the explorer says whether it found one.
+        deadlocks = [f for f, _, _ in run.reports if f.violation.kind == "deadlock"]
+        if deadlocks:
+            console.print(
+                f"lockdep's report is real: a schedule that deadlocks was found at schedule "
+                f"{deadlocks[0].schedule_index + 1}"
+            )
+        else:
+            console.print(
+                f"lockdep's report: no schedule that really deadlocks within {c.schedules} schedules "
+                f"({run.strategy}, seed {run.seed})"
+            )
     console.print(verdict)
     if c.interrupted:
         console.print("[yellow]interrupted: the findings above are all that was found[/yellow]")

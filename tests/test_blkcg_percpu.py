@@ -1,0 +1,66 @@
+"""Seed 004: the lockdep report, the real self-deadlock, the RFT's own bug, and the fix."""
+
+from blkrace.block.blk_cgroup import ALLOC_PCPU_FROM_WORKER, CMPXCHG_RESULT_FIX
+from blkrace.engine.campaign import explore
+from blkrace.engine.strategy import make_strategy
+from blkrace.scenarios.base import Variant
+from blkrace.scenarios.registry import get
+
+SC = get("blkcg-percpu-alloc")
+
+
+def run(variant, schedules=1500, seed=0, keep_going=True):
+    build = SC.builder(variant)
+    return explore(build, make_strategy("pct", seed), schedules, stop_on_first=not keep_going, max_steps=SC.max_steps)
+
+
+def test_buggy_reports_the_reclaim_inconsistency_and_deadlocks_on_itself():
+    result = run(SC.variants["buggy"])
+    kinds = result.kinds()
+    assert "lockdep" in kinds and "deadlock" in kinds
+    report = next(f.violation for f in result.findings if f.violation.kind == "lockdep")
+    assert report.message.startswith("inconsistent {RECLAIM_FS-ON-W} -> {IN-RECLAIM_FS-W} usage on pcpu_alloc_mutex")
+    assert "  lock(pcpu_alloc_mutex);" in report.detail and "  <Interrupt>" in report.detail
+    deadlock = next(f.violation for f in result.findings if f.violation.kind == "deadlock")
+    trace = "\n".join(deadlock.detail)
+    # The seed's chain: pcpu_alloc -> reclaim -> swap -> submit_bio -> blk_throtl_bio -> alloc_percpu.
+    for fn in ("pcpu_alloc", "try_to_free_pages", "swap_writepage", "blk_throtl_bio", "throtl_alloc_tg", "mutex_lock"):
+        assert fn in trace
+    assert "modprobe waits on pcpu_alloc_mutex, held by modprobe" in trace
+
+
+def test_the_lockdep_report_also_comes_on_runs_that_do_not_deadlock():
+    # Every run on a fresh boot (its own graph): some report lockdep with no task blocked forever.
+    from blkrace.engine.campaign import run_once
+
+    build = SC.builder(SC.variants["buggy"])
+    strategy = make_strategy("pct", 3)
+    shared = {}
+    for i in range(300):
+        res, _ = run_once(build, strategy, i, max_steps=SC.max_steps, shared=shared)
+        kinds = {v.kind for v in res.violations}
+        if "lockdep" in kinds and "deadlock" not in kinds:
+            return
+        shared = {}  # a fresh boot, so that every run can report
+    raise AssertionError("no run reported lockdep without deadlocking")
+
+
+def test_rft_as_posted_frees_the_stats_it_installs():
+    result = run(SC.variants["rft"])
+    assert result.kinds() == ["bug"]
+    assert "use after free" in result.findings[0].violation.message
+
+
+def test_fixed_is_clean():
+    result = run(SC.variants["fixed"], schedules=2000, keep_going=False)
+    assert result.findings == [] and result.schedules == 2000
+
+
+def test_the_cmpxchg_fix_alone_does_not_remove_the_original_bug():
+    result = run(Variant("v", frozenset({CMPXCHG_RESULT_FIX.name}), frozenset(), ""), schedules=800)
+    assert "lockdep" in result.kinds()
+
+
+def test_the_worker_allocation_alone_removes_report_and_deadlock():
+    result = run(Variant("v", frozenset({ALLOC_PCPU_FROM_WORKER.name}), frozenset(), ""), schedules=800)
+    assert "lockdep" not in result.kinds() and "deadlock" not in result.kinds()
