@@ -21,20 +21,16 @@ from __future__ import annotations
 from blkrace.block.blk_cgroup import ALLOC_PCPU_FROM_WORKER, CMPXCHG_RESULT_FIX, blkio_cgroup
 from blkrace.block.blk_core import submit_bio
 from blkrace.block.blk_throttle import blk_throtl_init, throtl_unlink_blkio_group
-from blkrace.block.types import REQ_OP_READ, REQ_OP_WRITE, REQ_SYNC, bio
+from blkrace.block.types import REQ_OP_WRITE, bio
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.engine import NSEC_PER_USEC, choose, sleep
 from blkrace.kernel.boot import boot
 from blkrace.kernel.locking.lockdep import lockdep_graph
-from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
 from blkrace.kernel.mm import GFP_KERNEL, alloc_percpu, kmalloc, mm_init
 from blkrace.kernel.sched import task_run_on_cpu
 from blkrace.scenarios.base import Scenario, Variant
 from blkrace.scenarios.checks import check_bios
-
-
-async def end_io_sync(k, b):
-    await complete(k, b.bi_private)
+from blkrace.scenarios.workloads import sync_reader
 
 
 async def end_swap_bio_write(k, b):
@@ -52,17 +48,6 @@ def make_swap_writepage(q):
         await submit_bio(k, b)
 
     return swap_writepage
-
-
-async def reader(k, q, cg, nr):
-    ts = k.current
-    ts.extra["blkcg"] = cg
-    for i in range(nr):
-        done = completion(f"{ts.comm}:read#{i}.done")
-        b = bio(f"bio:{ts.comm}#{i}", REQ_OP_READ | REQ_SYNC, end_io_sync, done)
-        b.bi_disk = q
-        await submit_bio(k, b)
-        await wait_for_completion(k, done)
 
 
 async def app(k, cg):
@@ -89,7 +74,7 @@ async def setup_and_run(k, q, cgs):
     mm.pressure = False
     td = await blk_throtl_init(k, q)
     mm.pressure = True
-    task_run_on_cpu(k, reader, "dd", 0, q, cgs["A"], 2)
+    task_run_on_cpu(k, sync_reader, "dd", 0, q, 2, cgs["A"])
     task_run_on_cpu(k, app, "app", 1, cgs["C"])
     task_run_on_cpu(k, modprobe, "modprobe", 1, cgs["B"])
     task_run_on_cpu(k, rmdir, "rmdir", 0, td, cgs["C"])

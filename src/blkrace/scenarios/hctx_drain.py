@@ -19,33 +19,16 @@ BLK_MQ_F_STACKING left off (the drain then waits for loop's requests too).
 
 from __future__ import annotations
 
-from blkrace.block.blk_core import submit_bio
 from blkrace.block.blk_mq import blk_mq_init_cpuhp
 from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX
-from blkrace.block.types import REQ_OP_READ, REQ_SYNC, bio
 from blkrace.drivers.loop import loop_add
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.kernel.boot import boot
 from blkrace.kernel.cpuhp import cpu_down, cpu_up
-from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
 from blkrace.kernel.sched import task_run_on_cpu
 from blkrace.scenarios.base import Scenario, Variant
 from blkrace.scenarios.checks import check_bios
-
-
-async def end_io_sync(k, b):
-    await complete(k, b.bi_private)
-
-
-async def sync_reader(k, q, nr_reads):
-    """A process reading synchronously (submit_bio_wait())."""
-    ts = k.current
-    for i in range(nr_reads):
-        done = completion(f"{ts.comm}:read#{i}.done")
-        b = bio(f"bio:{ts.comm}#{i}", REQ_OP_READ | REQ_SYNC, end_io_sync, done)
-        b.bi_disk = q
-        await submit_bio(k, b)
-        await wait_for_completion(k, done)
+from blkrace.scenarios.workloads import sync_reader
 
 
 async def hotplug(k, cpus):

@@ -21,13 +21,10 @@ Checks: every bio completed well; the warnings are the kernel's own WARN.
 
 from __future__ import annotations
 
-from blkrace.block.blk_core import submit_bio
-from blkrace.block.types import REQ_OP_READ, REQ_SYNC, bio
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.engine import choose
 from blkrace.kernel.boot import boot
 from blkrace.kernel.cpuhp import cpu_down, cpu_up
-from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
 from blkrace.kernel.sched import msleep, preempt_disable, preempt_enable, task_run_on_cpu
 from blkrace.kernel.smp import (
     FIX_OFFLINE_CHECK,
@@ -38,21 +35,7 @@ from blkrace.kernel.smp import (
 )
 from blkrace.scenarios.base import Scenario, Variant
 from blkrace.scenarios.checks import check_bios
-
-
-async def end_io_sync(k, b):
-    await complete(k, b.bi_private)
-
-
-async def sync_reader(k, q, nr_reads):
-    """A process reading synchronously (submit_bio_wait())."""
-    ts = k.current
-    for i in range(nr_reads):
-        done = completion(f"{ts.comm}:read#{i}.done")
-        b = bio(f"bio:{ts.comm}#{i}", REQ_OP_READ | REQ_SYNC, end_io_sync, done)
-        b.bi_disk = q
-        await submit_bio(k, b)
-        await wait_for_completion(k, done)
+from blkrace.scenarios.workloads import sync_reader
 
 
 async def hotplug(k, cpu):

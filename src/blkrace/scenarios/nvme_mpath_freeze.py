@@ -15,8 +15,6 @@ cycle when there is one.
 
 from __future__ import annotations
 
-from blkrace.block.blk_core import submit_bio
-from blkrace.block.types import REQ_OP_READ, REQ_SYNC, bio
 from blkrace.drivers.nvme import (
     FREEZE_IN_SETUP,
     MPATH_REQ_NOWAIT,
@@ -30,26 +28,11 @@ from blkrace.drivers.nvme import (
 )
 from blkrace.engine import NSEC_PER_USEC, choose, sleep
 from blkrace.kernel.boot import boot
-from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
 from blkrace.kernel.sched import task_run_on_cpu
 from blkrace.kernel.workqueue import queue_work
 from blkrace.scenarios.base import Scenario, Variant
 from blkrace.scenarios.checks import check_bios
-
-
-async def end_io_sync(k, b):
-    await complete(k, b.bi_private)
-
-
-async def reader(k, disk, nr_reads):
-    """Synchronous reads through the multipath head (an io_uring worker in the report)."""
-    ts = k.current
-    for i in range(nr_reads):
-        done = completion(f"{ts.comm}:read#{i}.done")
-        b = bio(f"bio:{ts.comm}#{i}", REQ_OP_READ | REQ_SYNC, end_io_sync, done)
-        b.bi_disk = disk
-        await submit_bio(k, b)
-        await wait_for_completion(k, done)
+from blkrace.scenarios.workloads import sync_reader
 
 
 async def reset_controller(k, ctrl):
@@ -71,8 +54,8 @@ class NvmeMpathFreeze(Scenario):
         head, ctrls = nvme_alloc_subsystem(
             k, nr_ctrls=2, queue_depth=1, latency_us=100, ana_states=[NVME_ANA_OPTIMIZED, NVME_ANA_INACCESSIBLE]
         )
-        task_run_on_cpu(k, reader, "fio-0", 0, head.disk, 2)
-        task_run_on_cpu(k, reader, "fio-1", 1, head.disk, 2)
+        task_run_on_cpu(k, sync_reader, "fio-0", 0, head.disk, 2)
+        task_run_on_cpu(k, sync_reader, "fio-1", 1, head.disk, 2)
         task_run_on_cpu(k, reset_controller, "admin", 0, ctrls[0])
         task_run_on_cpu(k, ana_change, "target", 1, ctrls[1])
         execution.checkers.append(lambda ex: check_bios(head.disk, ex))

@@ -117,7 +117,7 @@ def _state(k):
 
 def _frames(k):
     """The running task's stack, lockdep's own entry points included (as in a splat)."""
-    return running_stack(k.execution.current, skip=("_frames", "_state", "lock_acquire", "lock_release"))
+    return running_stack(k.execution.current, skip=("_frames", "_state", "_report", "lock_acquire", "lock_release"))
 
 
 def _addr(frame):
@@ -157,9 +157,12 @@ def _held_locks_lines(ts, st):
     return lines
 
 
-def _report(k, graph, kind_title, lines, origin, message):
+def _report(k, graph, ts, st, kind_title, lines, origin, message):
+    """Every report ends the same way: the held locks, then dump_stack()."""
     graph.debug_locks = False  # debug_locks_off(): lockdep reports once
     head = f"[ INFO: {kind_title} ]"
+    lines = lines + _held_locks_lines(ts, st)
+    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm}", "Call Trace:"] + _fmt_frames(_frames(k), " ")
     text = ["", "=" * len(head), head, "-" * len(head)] + lines
     v = Violation("lockdep", message, origin=origin, detail=text)
     graph.reports.append(v)
@@ -263,11 +266,11 @@ def print_usage_bug(k, graph, ts, st, hlock, prev_bit, new_bit):
         " *** DEADLOCK ***",
         "",
     ]
-    lines += _held_locks_lines(ts, st)
-    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm}", "Call Trace:"] + _fmt_frames(_frames(k), " ")
     _report(
         k,
         graph,
+        ts,
+        st,
         "inconsistent lock state",
         lines,
         f"lockdep:inconsistent:{cls.name}:{usage_str(prev_bit)}:{usage_str(new_bit)}",
@@ -306,11 +309,11 @@ def print_irq_inversion_bug(k, graph, ts, st, hlock, other, bit, other_bit, forw
         " *** DEADLOCK ***",
         "",
     ]
-    lines += _held_locks_lines(ts, st)
-    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm}", "Call Trace:"] + _fmt_frames(_frames(k), " ")
     _report(
         k,
         graph,
+        ts,
+        st,
         "possible irq lock inversion dependency detected",
         lines,
         f"lockdep:irq-inversion:{safe.name}:{unsafe.name}",
@@ -374,12 +377,12 @@ def print_circular_bug(k, graph, ts, st, prev, nxt, cycle):
             " *** DEADLOCK ***",
             "",
         ]
-    lines += _held_locks_lines(ts, st)
-    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm}", "Call Trace:"] + _fmt_frames(_frames(k), " ")
     names = sorted({prev.cls.name, nxt.cls.name})
     _report(
         k,
         graph,
+        ts,
+        st,
         "possible circular locking dependency detected",
         lines,
         f"lockdep:circular:{names[0]}:{names[1]}",
@@ -409,11 +412,11 @@ def print_deadlock_bug(k, graph, ts, st, prev, nxt):
         " May be due to missing lock nesting notation",
         "",
     ]
-    lines += _held_locks_lines(ts, st)
-    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm}", "Call Trace:"] + _fmt_frames(_frames(k), " ")
     _report(
         k,
         graph,
+        ts,
+        st,
         "possible recursive locking detected",
         lines,
         f"lockdep:recursive:{nxt.cls.name}",
