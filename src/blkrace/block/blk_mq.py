@@ -149,11 +149,19 @@ def init_queue_usage(q):
 
     def blk_queue_usage_counter_release(ref):
         q.mq_freeze_wq.wq.wake_all()
+        q.mq_freeze_drain_wq.wq.wake_all()
 
     q.q_usage_counter = percpu_ref(f"{q.name}->q_usage_counter", release=blk_queue_usage_counter_release)
     q.mq_freeze_lock = mutex(f"{q.name}->mq_freeze_lock")
     q.mq_freeze_wq = wait_queue_head_t(
         f"{q.name}->mq_freeze_wq", holders=lambda: [q.freeze_owner] if q.freeze_owner else []
+    )
+    # The same mq_freeze_wq in the kernel; a separate queue here so that the
+    # wait-for graph can tell "wait for the unfreeze" (the freezer holds it)
+    # from "wait for the references to drain" (whoever keeps requests from
+    # completing: the quiescer, if any).
+    q.mq_freeze_drain_wq = wait_queue_head_t(
+        f"{q.name}->mq_freeze_wq (drain)", holders=lambda: [q.quiesce_owner] if q.quiesce_owner else []
     )
 
 
@@ -974,7 +982,7 @@ async def blk_freeze_queue_start(q):
 
 async def blk_mq_freeze_queue_wait(q):
     """blk_mq_freeze_queue_wait(): until every reference is dropped."""
-    await wait_event(q.k, q.mq_freeze_wq, lambda: q.q_usage_counter.count == 0, what="blk_mq_freeze_queue_wait")
+    await wait_event(q.k, q.mq_freeze_drain_wq, lambda: q.q_usage_counter.count == 0, what="blk_mq_freeze_queue_wait")
 
 
 async def blk_mq_freeze_queue_wait_timeout(q, timeout_ns):
@@ -982,13 +990,13 @@ async def blk_mq_freeze_queue_wait_timeout(q, timeout_ns):
     from blkrace.engine import TIMED_OUT
     from blkrace.kernel.sched import schedule_on
 
-    await access(q.mq_freeze_wq, READ)
+    await access(q.mq_freeze_drain_wq, READ)
     deadline = q.k.now + timeout_ns
     while not await percpu_ref_is_zero(q.q_usage_counter):
         left = deadline - q.k.now
         if left <= 0:
             return False
-        if await schedule_on(q.k, q.mq_freeze_wq.wq, left, what="blk_mq_freeze_queue_wait_timeout") is TIMED_OUT:
+        if await schedule_on(q.k, q.mq_freeze_drain_wq.wq, left, what="blk_mq_freeze_queue_wait_timeout") is TIMED_OUT:
             return await percpu_ref_is_zero(q.q_usage_counter)
     return True
 

@@ -270,6 +270,7 @@ class request_queue:
         "mq_freeze_depth",
         "mq_freeze_lock",
         "mq_freeze_wq",
+        "mq_freeze_drain_wq",
         "freeze_owner",
         "quiesce_owner",
         "dying",
@@ -297,6 +298,7 @@ class request_queue:
         self.mq_freeze_depth = 0
         self.mq_freeze_lock = None  # mutex
         self.mq_freeze_wq = None  # wait_queue_head_t
+        self.mq_freeze_drain_wq = None
         self.freeze_owner = None  # the task that froze it (for the wait-for graph)
         self.quiesce_owner = None
         self.dying = False

@@ -19,8 +19,8 @@ Seed 002's attempts are toggles that change exactly what the thread changes:
   the queues at the end of the teardown;
 * ``nvme-mpath-req-nowait`` (Hannes's proposal): REQ_NOWAIT on multipath bios;
 * ``nvme-tcp-fix-unbalanced-freeze`` (99dc264014d5, v6.5): the freeze starts
-  in configure_io_queues() instead of the teardown, and the teardown restarts
-  the queues so that I/O fails over during error recovery.
+  in configure_io_queues() instead of the teardown (and is undone when the
+  freeze wait times out).
 
 Left out: admin commands as such (the ANA log read is immediate), keep-alive,
 ctrl_loss_tmo and failed reconnects, namespace scanning beyond
@@ -48,7 +48,15 @@ from blkrace.kernel.locking.srcu import srcu_read_lock, srcu_read_unlock, srcu_s
 from blkrace.kernel.machine import SOFTIRQ
 from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import run_in_context
-from blkrace.kernel.workqueue import INIT_WORK, alloc_workqueue, queue_work
+from blkrace.kernel.workqueue import (
+    INIT_WORK,
+    WQ_HIGHPRI,
+    WQ_MEM_RECLAIM,
+    alloc_workqueue,
+    cancel_work_sync,
+    queue_work,
+    queue_work_on,
+)
 
 REMOVE_DIRECT_MAKE_REQUEST = Patch(
     "block-remove-direct-make-request", "5a6c35f9af41", "block: remove direct_make_request"
@@ -115,6 +123,8 @@ class nvme_ctrl:
         "generation",
         "latency_ns",
         "io_cpu",
+        "io_work",
+        "responses",
     )
 
     def __init__(self, k, name, latency_ns, io_cpu):
@@ -131,6 +141,8 @@ class nvme_ctrl:
         self.generation = 0  # a torn-down connection's completions are dropped
         self.latency_ns = latency_ns
         self.io_cpu = io_cpu
+        self.io_work = INIT_WORK(nvme_tcp_io_work, f"{name}->io_work", self)
+        self.responses = []  # received on the socket, not yet processed
 
 
 class nvme_ns:
@@ -316,19 +328,30 @@ async def nvme_tcp_queue_rq(hctx, rq, last):
 
 
 def nvme_tcp_response(ctrl, rq, generation):
-    """The target's response arrives; a torn-down connection's responses are gone."""
+    """The target's response arrives: nvme_tcp_data_ready() queues io_work on io_cpu."""
     if generation != ctrl.generation:
-        return
-    run_in_context(ctrl.k, ctrl.io_cpu, SOFTIRQ, f"nvme_tcp_io/{ctrl.name}", nvme_tcp_process_response, rq, generation)
+        return  # a torn-down connection's responses are gone
+    ctrl.responses.append((rq, generation))
+    run_in_context(ctrl.k, ctrl.io_cpu, SOFTIRQ, f"net_rx/{ctrl.name}", nvme_tcp_data_ready, ctrl)
 
 
-async def nvme_tcp_process_response(k, rq, generation):
-    """nvme_tcp_io_work() -> nvme_tcp_process_nvme_cqe() -> nvme_end_request()."""
-    ctrl = rq.q.queuedata.ctrl
-    await access(ctrl, READ)
-    if generation != ctrl.generation or rq.state == MQ_RQ_COMPLETE:
-        return
-    await blk_mq.blk_mq_complete_request(rq)
+async def nvme_tcp_data_ready(k, ctrl):
+    """nvme_tcp_data_ready(): queue_work_on(queue->io_cpu, nvme_tcp_wq, &queue->io_work)."""
+    await queue_work_on(k, ctrl.io_cpu, k.nvme_tcp_wq, ctrl.io_work)
+
+
+async def nvme_tcp_io_work(k, work):
+    """nvme_tcp_io_work() -> nvme_tcp_try_recv() -> nvme_tcp_process_nvme_cqe(): complete
+    what came in (a bound WQ_HIGHPRI work: it shares its CPU's pool with kblockd)."""
+    ctrl = work.data
+    while True:
+        await access(ctrl, WRITE)
+        if not ctrl.responses:
+            return
+        rq, generation = ctrl.responses.pop(0)
+        if generation != ctrl.generation or rq.state == MQ_RQ_COMPLETE:
+            continue
+        await blk_mq.blk_mq_complete_request(rq)
 
 
 def nvme_is_path_error(status):
@@ -400,6 +423,12 @@ async def nvme_reset_ctrl(k, ctrl):
     return 0
 
 
+async def nvme_kick_requeue_lists(k, ctrl):
+    """nvme_kick_requeue_lists() (from nvme_change_ctrl_state(LIVE)): resubmit parked I/O."""
+    for ns in ctrl.namespaces:
+        await queue_work(k, k.kblockd_workqueue, ns.head.requeue_work)
+
+
 async def nvme_start_freeze(k, ctrl):
     for ns in ctrl.namespaces:
         await blk_mq.blk_freeze_queue_start(ns.queue)
@@ -441,10 +470,13 @@ async def nvme_cancel_tagset(k, ctrl):
 
 
 async def nvme_tcp_stop_io_queues(k, ctrl):
-    """Tear the connection down: responses still on the wire are gone."""
+    """Tear the connection down: responses still on the wire are gone, and
+    io_work is cancelled and waited for (cancel_work_sync(&queue->io_work))."""
     await access(ctrl, WRITE)
     ctrl.queue_live = False
     ctrl.generation += 1
+    ctrl.responses.clear()
+    await cancel_work_sync(k, ctrl.io_work)
 
 
 async def nvme_tcp_start_io_queues(k, ctrl):
@@ -460,7 +492,7 @@ async def nvme_tcp_teardown_io_queues(k, ctrl, remove):
     # nvme_sync_io_queues(): no timeout handler is running in the model.
     await nvme_tcp_stop_io_queues(k, ctrl)
     await nvme_cancel_tagset(k, ctrl)
-    if remove or k.patched(START_QUEUES_IN_TEARDOWN) or k.patched(FREEZE_IN_SETUP):
+    if remove or k.patched(START_QUEUES_IN_TEARDOWN):
         await nvme_start_queues(k, ctrl)
 
 
@@ -497,7 +529,8 @@ async def nvme_tcp_setup_ctrl(k, ctrl, new):
     if ret:
         return ret
     await access(ctrl, WRITE)
-    nvme_change_ctrl_state(ctrl, NVME_CTRL_LIVE)
+    if nvme_change_ctrl_state(ctrl, NVME_CTRL_LIVE):
+        await nvme_kick_requeue_lists(k, ctrl)
     # nvme_start_ctrl() -> nvme_queue_scan() -> ... nvme_update_ns_info()
     for ns in ctrl.namespaces:
         await nvme_update_ns_info(k, ns)
@@ -521,6 +554,7 @@ def nvme_alloc_subsystem(k, name="nvme0n1", nr_ctrls=2, queue_depth=2, latency_u
     """Controllers, their namespaces (one each) and the multipath head over them."""
     k.nvme_reset_wq = alloc_workqueue(k, "nvme-reset-wq", 0)
     k.nvme_wq = alloc_workqueue(k, "nvme-wq", 0)
+    k.nvme_tcp_wq = alloc_workqueue(k, "nvme_tcp_wq", WQ_MEM_RECLAIM | WQ_HIGHPRI)
     head = nvme_ns_head(k, name)
     head.disk = blk_alloc_queue(k, name, nvme_ns_head_submit_bio)
     head.disk.queuedata = head

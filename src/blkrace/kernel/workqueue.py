@@ -25,7 +25,7 @@ WORK_CPU_UNBOUND = -1
 class work_struct:
     """include/linux/workqueue.h: struct work_struct.  ``func(k, work)`` is async."""
 
-    __slots__ = ("name", "func", "pending", "queued_pool", "current_pool", "data")
+    __slots__ = ("name", "func", "pending", "queued_pool", "current_pool", "data", "done")
 
     def __init__(self, func, name, data=None):
         self.name = name
@@ -34,6 +34,7 @@ class work_struct:
         self.queued_pool = None  # the pool whose worklist holds it
         self.current_pool = None  # the pool whose worker runs it now
         self.data = data
+        self.done = WaitQueue(f"{name} done")  # flush/cancel_work_sync waiters
 
 
 def INIT_WORK(func, name, data=None):
@@ -167,6 +168,7 @@ async def process_one_work(k, w, work):
     w.current_work = None
     if work.current_pool is w.pool:
         work.current_pool = None
+    work.done.wake_all()
 
 
 def __queue_work(k, cpu, wq, work):
@@ -301,6 +303,20 @@ async def workqueue_online_cpu(k, cpu):
                 k.execution.move(w.ts.task, cpu)  # an idle worker goes home at once
                 w.ts.cpu = cpu
     return 0
+
+
+async def cancel_work_sync(k, work):
+    """cancel_work_sync(): take it off its list if queued, and wait until it is not running."""
+    from blkrace.kernel.sched import schedule_on
+
+    await access(k.wq_lock, SYNC)
+    if work.pending and work.queued_pool is not None:
+        work.queued_pool.worklist.remove(work)
+        work.queued_pool = None
+        work.pending = False
+    while work.current_pool is not None:
+        await schedule_on(k, work.done, what="cancel_work_sync")
+    return True
 
 
 def init_workqueues(k):

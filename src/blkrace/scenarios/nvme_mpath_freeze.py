@@ -64,6 +64,7 @@ class NvmeMpathFreeze(Scenario):
 FIXED = frozenset({REMOVE_DIRECT_MAKE_REQUEST.name, FREEZE_IN_SETUP.name})
 
 SCENARIO = NvmeMpathFreeze(
+    default_schedules=6000,
     name="nvme-mpath-freeze",
     summary="a multipath submitter sleeps on a frozen path inside head->srcu while the reset (or ANA) work "
     "waits for that SRCU grace period: deadlock (seed 002)",
@@ -81,8 +82,9 @@ SCENARIO = NvmeMpathFreeze(
             "submit-bio-direct",
             frozenset({SUBMIT_BIO_DIRECT.name}),
             frozenset({"deadlock"}),
-            "hch's blk_mq_submit_bio_direct(): no longer in blk_queue_enter(), now asleep in blk_mq_get_tag()",
-            allowed=frozenset({"stall"}),
+            "hch's blk_mq_submit_bio_direct(): no longer in blk_queue_enter(), now asleep in blk_mq_get_tag(); "
+            "the explorer also finds the retry loop spinning against nvme_update_ns_info()'s freeze",
+            allowed=frozenset({"stall", "livelock"}),
         ),
         "start-queues-in-teardown": Variant(
             "start-queues-in-teardown",
