@@ -9,10 +9,12 @@ reclaim (RECLAIM_FS: a lock held across a __GFP_FS allocation is
 RECLAIM_FS-ON; one taken inside reclaim is IN-RECLAIM_FS).  Like lockdep, it
 reports once: the first report switches it off for the rest of the campaign.
 
-Reports use lockdep's headings and layout; the "[<address>] function+off"
-lines are the model's coroutine stacks.  Left out: lock chains' hash cache,
-read-recursion subtleties beyond read/write letters, nested lock subclasses,
-the irq-event stamps (printed as the model's step numbers).
+Reports use lockdep's headings and layout as v3.0-v3.2 print them (see
+docs/research/lockdep-v3.md); the "[<address>] function+off" lines are the
+model's stacks, with stable pseudo addresses.  Left out: lock chains' hash
+cache, read-recursion subtleties beyond read/write letters, nested lock
+subclasses, and print_irqtrace_events() beyond its first line (the model
+keeps no history of irq enable/disable events; the stamp is the step number).
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class held_lock:
         self.frames = frames  # the acquire site
         self.read = read
         self.trylock = trylock
+
+
+UTS_RELEASE = "3.1.0-blkrace #1"  # the era the reports imitate; print_kernel_ident()
 
 
 class lockdep_graph:
@@ -162,8 +167,9 @@ def _report(k, graph, ts, st, kind_title, lines, origin, message):
     graph.debug_locks = False  # debug_locks_off(): lockdep reports once
     head = f"[ INFO: {kind_title} ]"
     lines = lines + _held_locks_lines(ts, st)
-    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm}", "Call Trace:"] + _fmt_frames(_frames(k), " ")
-    text = ["", "=" * len(head), head, "-" * len(head)] + lines
+    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm} Not tainted {UTS_RELEASE}", "Call Trace:"]
+    lines += _fmt_frames(_frames(k), " ")
+    text = ["", "=" * len(head), head, UTS_RELEASE, "-" * len(head)] + lines
     v = Violation("lockdep", message, origin=origin, detail=text)
     graph.reports.append(v)
     k.execution.report(v)
@@ -341,9 +347,11 @@ def print_circular_bug(k, graph, ts, st, prev, nxt, cycle):
     for depth, cls in enumerate(chain):
         lines.append("")
         lines.append(f"-> #{len(chain) - 1 - depth} ({cls.name}){{{cls.usage_chars()}}}:")
+        # The stack saved when the dependency into this class was recorded;
+        # for #0, the new lock, the stack of this very acquisition.
         before = chain[depth + 1] if depth + 1 < len(chain) else None
         trace = before.forwards.get(cls) if before is not None else None
-        lines += _fmt_frames(trace[1] if trace else [], "       ")
+        lines += _fmt_frames(trace[1] if trace else nxt.frames, "       ")
     lines += ["", "other info that might help us debug this:", ""]
     if len(cycle) == 2:
         a, b = prev.cls.name, nxt.cls.name
