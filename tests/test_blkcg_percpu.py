@@ -64,3 +64,12 @@ def test_the_cmpxchg_fix_alone_does_not_remove_the_original_bug():
 def test_the_worker_allocation_alone_removes_report_and_deadlock():
     result = run(Variant("v", frozenset({ALLOC_PCPU_FROM_WORKER.name}), frozenset(), ""), schedules=800)
     assert "lockdep" not in result.kinds() and "deadlock" not in result.kinds()
+
+
+def test_under_the_fs_reclaim_annotation_the_report_is_a_circular_dependency():
+    result = run(SC.variants["buggy-fs-reclaim"])
+    assert "deadlock" in result.kinds()
+    report = next(f.violation for f in result.findings if f.violation.kind == "lockdep")
+    assert "WARNING: possible circular locking dependency detected" in report.detail
+    chain = "\n".join(report.detail)
+    assert "(fs_reclaim)" in chain and "(pcpu_alloc_mutex)" in chain

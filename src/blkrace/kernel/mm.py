@@ -19,6 +19,9 @@ from blkrace.kernel.locking.lockdep import (
     __GFP_IO,
     __GFP_NOMEMALLOC,
     __GFP_WAIT,
+    FS_RECLAIM_REWORK,
+    fs_reclaim_acquire,
+    fs_reclaim_release,
     lockdep_clear_current_reclaim_state,
     lockdep_set_current_reclaim_state,
     lockdep_trace_alloc,
@@ -72,14 +75,23 @@ async def __alloc_pages_nodemask(k, gfp_mask, what):
 
 
 async def __alloc_pages_direct_reclaim(k, gfp_mask):
-    """__alloc_pages_direct_reclaim() -> __perform_reclaim()."""
+    """__alloc_pages_direct_reclaim() (__perform_reclaim() from v3.4): reclaim as
+    PF_MEMALLOC, bracketed for lockdep (the reclaim state, or with
+    d92a8cfcb37e the fs_reclaim pseudo-lock held across it)."""
     ts = k.current
+    rework = k.patched(FS_RECLAIM_REWORK)
+    if rework:
+        fs_reclaim_acquire(k, gfp_mask)
     ts.flags |= PF_MEMALLOC
-    lockdep_set_current_reclaim_state(k, gfp_mask)
+    if not rework:
+        lockdep_set_current_reclaim_state(k, gfp_mask)
     k.execution.event(f"{ts.comm}: direct reclaim (gfp {gfp_mask:#x})")
     await try_to_free_pages(k, gfp_mask)
-    lockdep_clear_current_reclaim_state(k)
+    if not rework:
+        lockdep_clear_current_reclaim_state(k)
     ts.flags &= ~PF_MEMALLOC
+    if rework:
+        fs_reclaim_release(k, gfp_mask)
 
 
 async def try_to_free_pages(k, gfp_mask):

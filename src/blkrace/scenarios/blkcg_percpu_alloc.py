@@ -25,7 +25,7 @@ from blkrace.block.types import REQ_OP_WRITE, bio
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.engine import NSEC_PER_USEC, choose, sleep
 from blkrace.kernel.boot import boot
-from blkrace.kernel.locking.lockdep import lockdep_graph
+from blkrace.kernel.locking.lockdep import FS_RECLAIM_REWORK, lockdep_graph
 from blkrace.kernel.mm import GFP_KERNEL, alloc_percpu, kmalloc, mm_init
 from blkrace.kernel.sched import task_run_on_cpu
 from blkrace.scenarios.base import Scenario, Variant
@@ -107,6 +107,14 @@ SCENARIO = BlkcgPercpuAlloc(
             frozenset({"lockdep", "deadlock"}),
             "v3.1: lockdep's inconsistent {RECLAIM_FS-ON-W} -> {IN-RECLAIM_FS-W} on pcpu_alloc_mutex, and the "
             "real self-deadlock where reclaim recurses",
+            allowed=frozenset({"stall"}),
+        ),
+        "buggy-fs-reclaim": Variant(
+            "buggy-fs-reclaim",
+            frozenset({FS_RECLAIM_REWORK.name}),
+            frozenset({"lockdep", "deadlock"}),
+            "the same code under v4.14's lockdep (d92a8cfcb37e): the report becomes a circular dependency "
+            "fs_reclaim --> pcpu_alloc_mutex, as modern splats show it",
             allowed=frozenset({"stall"}),
         ),
         "rft": Variant(

@@ -23,7 +23,14 @@ import zlib
 
 from blkrace.engine import Violation
 from blkrace.engine.trace import running_stack
+from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import PF_MEMALLOC
+
+FS_RECLAIM_REWORK = Patch(
+    "lockdep-rework-fs-reclaim",
+    "d92a8cfcb37e",
+    "locking/lockdep: Rework FS_RECLAIM annotation (v4.14: the fs_reclaim pseudo-lock)",
+)
 
 # enum lock_usage_bit: for each state, USED_IN, USED_IN_READ, ENABLED, ENABLED_READ.
 STATES = ("HARDIRQ", "SOFTIRQ", "RECLAIM_FS")
@@ -81,6 +88,7 @@ class held_lock:
 
 
 UTS_RELEASE = "3.1.0-blkrace #1"  # the era the reports imitate; print_kernel_ident()
+UTS_RELEASE_4_14 = "4.14.0-blkrace #1"
 
 
 class lockdep_graph:
@@ -165,11 +173,15 @@ def _held_locks_lines(ts, st):
 def _report(k, graph, ts, st, kind_title, lines, origin, message):
     """Every report ends the same way: the held locks, then dump_stack()."""
     graph.debug_locks = False  # debug_locks_off(): lockdep reports once
-    head = f"[ INFO: {kind_title} ]"
+    if k.patched(FS_RECLAIM_REWORK):
+        # The v4.14 era: splats are tagged "WARNING:" (since v4.11).
+        head, release = f"WARNING: {kind_title}", UTS_RELEASE_4_14
+    else:
+        head, release = f"[ INFO: {kind_title} ]", UTS_RELEASE
     lines = lines + _held_locks_lines(ts, st)
-    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm} Not tainted {UTS_RELEASE}", "Call Trace:"]
+    lines += ["", "stack backtrace:", f"Pid: {ts.pid}, comm: {ts.comm} Not tainted {release}", "Call Trace:"]
     lines += _fmt_frames(_frames(k), " ")
-    text = ["", "=" * len(head), head, UTS_RELEASE, "-" * len(head)] + lines
+    text = ["", "=" * len(head), head, release, "-" * len(head)] + lines
     v = Violation("lockdep", message, origin=origin, detail=text)
     graph.reports.append(v)
     k.execution.report(v)
@@ -453,7 +465,7 @@ def lock_acquire(k, name, read=False, trylock=False):
             if not ts.irqs_off:
                 mark_lock(k, graph, ts, st, hlock, HARDIRQ + (ENABLED_READ if read else ENABLED))
                 mark_lock(k, graph, ts, st, hlock, SOFTIRQ + (ENABLED_READ if read else ENABLED))
-        if not trylock and st.lockdep_reclaim_gfp & __GFP_FS:
+        if not trylock and st.lockdep_reclaim_gfp & __GFP_FS and not k.patched(FS_RECLAIM_REWORK):
             mark_lock(k, graph, ts, st, hlock, RECLAIM_FS + (USED_IN_READ if read else USED_IN))
     if graph.debug_locks and not trylock:
         # check_deadlock(): the same class already held (a read lock may recurse on a read).
@@ -498,18 +510,41 @@ def lock_release(k, name):
             return
 
 
+def __need_fs_reclaim(k, gfp_mask):
+    """May this allocation enter FS reclaim? (the condition both forms share)"""
+    ts = k.current
+    if not gfp_mask & __GFP_WAIT:
+        return False
+    if ts.flags & PF_MEMALLOC and not gfp_mask & __GFP_NOMEMALLOC:
+        return False
+    return bool(gfp_mask & __GFP_FS)
+
+
+def fs_reclaim_acquire(k, gfp_mask):
+    """fs_reclaim_acquire() (d92a8cfcb37e): take the fs_reclaim pseudo-lock."""
+    if __need_fs_reclaim(k, gfp_mask):
+        lock_acquire(k, "fs_reclaim")
+
+
+def fs_reclaim_release(k, gfp_mask):
+    if __need_fs_reclaim(k, gfp_mask):
+        lock_release(k, "fs_reclaim")
+
+
 def lockdep_trace_alloc(k, gfp_mask):
     """lockdep_trace_alloc() -> __lockdep_trace_alloc(): an allocation that may enter
-    FS reclaim marks every held lock RECLAIM_FS-ON (mark_held_locks())."""
+    FS reclaim marks every held lock RECLAIM_FS-ON (mark_held_locks()).  With
+    d92a8cfcb37e: prepare_alloc_pages() takes and drops fs_reclaim instead,
+    recording "held locks -> fs_reclaim" dependencies."""
     graph = getattr(k, "lockdep", None)
     if graph is None or not graph.debug_locks:
         return
+    if k.patched(FS_RECLAIM_REWORK):
+        fs_reclaim_acquire(k, gfp_mask)
+        fs_reclaim_release(k, gfp_mask)
+        return
     ts, st = _state(k)
-    if not gfp_mask & __GFP_WAIT:
-        return
-    if ts.flags & PF_MEMALLOC and not gfp_mask & __GFP_NOMEMALLOC:
-        return
-    if not gfp_mask & __GFP_FS:
+    if not __need_fs_reclaim(k, gfp_mask):
         return
     for h in list(st.held_locks):
         if not mark_lock(k, graph, ts, st, h, RECLAIM_FS + (ENABLED_READ if h.read else ENABLED)):
