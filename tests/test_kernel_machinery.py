@@ -181,3 +181,72 @@ def test_mod_delayed_work_rearms_a_pending_work_to_the_new_delay():
 
     run_once(build, make_strategy("random", 0), 0)
     assert times == [3 * NSEC_PER_MSEC]
+
+
+def test_rwsem_readers_share_and_a_writer_excludes():
+    from blkrace.engine import access
+    from blkrace.kernel.locking.rwsem import down_read, down_write, rw_semaphore, up_read, up_write
+
+    inside = []
+    overlaps = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=3, hotplug=False)
+        sem = rw_semaphore("sem")
+
+        async def reader(k):
+            await down_read(k, sem)
+            inside.append("r")
+            overlaps.append(list(inside))
+            await access(None)
+            inside.remove("r")
+            await up_read(k, sem)
+
+        async def writer(k):
+            await down_write(k, sem)
+            inside.append("w")
+            overlaps.append(list(inside))
+            await access(None)
+            inside.remove("w")
+            await up_write(k, sem)
+
+        task_run_on_cpu(k, reader, "r1", 0)
+        task_run_on_cpu(k, reader, "r2", 1)
+        task_run_on_cpu(k, writer, "w", 2)
+
+    saw_shared = False
+    for name, seed in STRATEGIES:
+        inside.clear()
+        overlaps.clear()
+        result, _ = run_once(build, make_strategy(name, seed), seed)
+        assert result.violations == []
+        for snap in overlaps:
+            assert not ("w" in snap and len(snap) > 1), snap
+            saw_shared |= snap.count("r") == 2
+    assert saw_shared
+
+
+def test_flush_work_waits_for_the_work():
+    from blkrace.kernel.workqueue import flush_work
+
+    order = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False)
+
+        async def fn(k, work):
+            order.append("work")
+
+        work = INIT_WORK(fn, "w")
+
+        async def flusher(k):
+            await queue_work_on(k, 1, k.system_wq, work)
+            await flush_work(k, work)
+            order.append("flushed")
+
+        task_run_on_cpu(k, flusher, "f", 0)
+
+    for name, seed in STRATEGIES[::10]:
+        order.clear()
+        run_once(build, make_strategy(name, seed), seed)
+        assert order == ["work", "flushed"]

@@ -6,8 +6,8 @@ no-op returning false), non-reentrancy (a work queued while it runs goes to
 the pool running it, and runs again after), concurrency management (when a
 running worker sleeps and work is waiting, another worker starts), delayed
 work on a timer, and mod_delayed_work's "re-arm a pending work to the new
-delay".  Left out: unbound pools' NUMA affinity, rescuers, flush_workqueue,
-WQ_ORDERED, CPU-hotplug unbinding of pools (issue: hotplug).
+delay".  Also flush_work() and cancel_work_sync().  Left out: unbound pools' NUMA
+affinity, rescuers, flush_workqueue(), WQ_ORDERED.
 """
 
 from __future__ import annotations
@@ -303,6 +303,19 @@ async def workqueue_online_cpu(k, cpu):
                 k.execution.move(w.ts.task, cpu)  # an idle worker goes home at once
                 w.ts.cpu = cpu
     return 0
+
+
+async def flush_work(k, work):
+    """flush_work(): wait until the work, if queued or running, has finished
+    (a work queued again while we wait is not waited for twice)."""
+    from blkrace.kernel.sched import schedule_on
+
+    await access(k.wq_lock, SYNC)
+    if not work.pending and work.current_pool is None:
+        return False
+    while work.pending or work.current_pool is not None:
+        await schedule_on(k, work.done, what="flush_work")
+    return True
 
 
 async def cancel_work_sync(k, work):

@@ -10,6 +10,7 @@ Its wait-for edges point at exactly those readers.
 from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.sched import schedule_on
 
 
@@ -26,6 +27,7 @@ class srcu_struct:
 async def srcu_read_lock(k, ssp):
     """srcu_read_lock(): enter a read-side section; returns the index for unlock."""
     await access(ssp, SYNC)
+    lock_acquire(k, ssp.name, read=True)  # rcu_lock_acquire(&ssp->dep_map)
     idx = (k.execution.current, ssp.gen)
     ssp.readers.append(idx)
     return idx
@@ -33,6 +35,7 @@ async def srcu_read_lock(k, ssp):
 
 async def srcu_read_unlock(k, ssp, idx):
     await access(ssp, SYNC)
+    lock_release(k, ssp.name)
     ssp.readers.remove(idx)
     for gp in ssp.grace_periods:
         gp.wake_all()
