@@ -73,3 +73,39 @@ def test_under_the_fs_reclaim_annotation_the_report_is_a_circular_dependency():
     assert "WARNING: possible circular locking dependency detected" in report.detail
     chain = "\n".join(report.detail)
     assert "(fs_reclaim)" in chain and "(pcpu_alloc_mutex)" in chain
+
+
+def run_one_policy(variant, policy, schedules=1500):
+    from blkrace.scenarios.blkcg_percpu_alloc import build_blkcg_machine
+
+    return explore(
+        lambda ex: build_blkcg_machine(ex, variant, policies=(policy,)),
+        make_strategy("pct", 0),
+        schedules,
+        stop_on_first=False,
+        max_steps=SC.max_steps,
+    )
+
+
+def test_cfq_alone_is_a_second_user_with_the_same_bug_and_the_same_fix():
+    """CFQ's cfq_get_cfqg() without blk-throttle: its own alloc_percpu() on the
+    I/O path reports and deadlocks; the RFT's CFQ hunk misreads cmpxchg() too;
+    both fixes make it clean."""
+    buggy = run_one_policy(SC.variants["buggy"], "cfq")
+    assert {"lockdep", "deadlock"} <= set(buggy.kinds())
+    deadlock = next(f for f in buggy.findings if f.violation.kind == "deadlock")
+    trace = "\n".join(deadlock.violation.detail)
+    assert "cfq_get_cfqg" in trace and "swap_writepage" in trace and "throtl" not in trace
+
+    rft = run_one_policy(SC.variants["rft"], "cfq")
+    assert rft.kinds() == ["bug"]
+    assert "cfqg:" in rft.findings[0].violation.message and "use after free" in rft.findings[0].violation.message
+
+    fixed = run_one_policy(SC.variants["fixed"], "cfq", schedules=800)
+    assert fixed.findings == []
+
+
+def test_throttle_alone_still_has_the_bug():
+    buggy = run_one_policy(SC.variants["buggy"], "throttle")
+    assert {"lockdep", "deadlock"} <= set(buggy.kinds())
+    assert run_one_policy(SC.variants["fixed"], "throttle", schedules=800).findings == []

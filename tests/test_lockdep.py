@@ -170,3 +170,49 @@ def test_inconsistent_report_text_line_by_line():
         " [<ADDR>] reclaimer+OFF",
     ]
     assert detail == expected
+
+
+def build_freeze_then_lock(ex, non_owner=False):
+    """The queue freeze as a lock (v6.13): one task freezes the queue and takes
+    a mutex under it, then takes the mutex and enters the queue.  Run alone it
+    cannot deadlock; with another task doing the second half while the first
+    is frozen, it would.  Lockdep must see the inversion from the one task."""
+    from blkrace.block import blk_mq
+    from blkrace.block.blk_core import blk_queue_enter, blk_queue_exit
+    from blkrace.drivers.null_blk import null_add_dev
+
+    k = machine(ex)
+    nb = null_add_dev(k, "sda", nr_hw_queues=1, hw_queue_depth=4)
+    q = nb.q
+    sysfs_lock = mutex("q->sysfs_lock")
+    start = blk_mq.blk_freeze_queue_start_non_owner if non_owner else blk_mq.blk_freeze_queue_start
+    end = blk_mq.blk_mq_unfreeze_queue_non_owner if non_owner else blk_mq.blk_mq_unfreeze_queue
+
+    async def t(k):
+        await start(q)
+        await blk_mq.blk_mq_freeze_queue_wait(q)
+        await mutex_lock(k, sysfs_lock)
+        await mutex_unlock(k, sysfs_lock)
+        await end(q)
+        await mutex_lock(k, sysfs_lock)
+        assert await blk_queue_enter(q, 0, q.io_lockdep_map) == 0
+        await blk_queue_exit(q)
+        await mutex_unlock(k, sysfs_lock)
+
+    task_run_on_cpu(k, t, "elevator_switch", 0)
+
+
+def test_a_lock_taken_under_a_queue_freeze_and_around_an_entry_is_a_circular_dependency():
+    result = explore(build_freeze_then_lock, make_strategy("random", 0), 5, stop_on_first=False)
+    assert result.kinds() == ["lockdep"]
+    detail = "\n".join(result.findings[0].violation.detail)
+    assert "possible circular locking dependency" in detail
+    assert "&sda->q_usage_counter(io)" in detail
+    assert "q->sysfs_lock" in detail
+
+
+def test_a_non_owner_freeze_is_invisible_to_lockdep():
+    result = explore(
+        lambda ex: build_freeze_then_lock(ex, non_owner=True), make_strategy("random", 0), 5, stop_on_first=False
+    )
+    assert result.kinds() == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 from blkrace.block import blk_mq
 from blkrace.block.types import BLK_MQ_REQ_NOWAIT, BLK_STS_AGAIN, BLK_STS_IOERR, REQ_NOWAIT
 from blkrace.engine import READ, access
+from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.locking.percpu_ref import percpu_ref_put, percpu_ref_tryget_live
 from blkrace.kernel.locking.wait import wait_event
 
@@ -62,11 +63,24 @@ def blk_queue_dying(q):
     return q.dying
 
 
-async def blk_queue_enter(q, flags):
-    """blk_queue_enter(): a reference on q_usage_counter, waiting while the queue is frozen."""
+def blk_queue_enter_annotate(k, lockdep_map):
+    """rwsem_acquire_read() + rwsem_release() on the queue's lockdep map (v6.13,
+    f1be1788a32e): entering is "taking the freeze for read" for an instant, so
+    lockdep sees every lock held around an entry as ordered before the freeze."""
+    lock_acquire(k, lockdep_map, read=True)
+    lock_release(k, lockdep_map)
+
+
+async def blk_queue_enter(q, flags, lockdep_map=None):
+    """blk_queue_enter(): a reference on q_usage_counter, waiting while the queue is frozen.
+
+    ``lockdep_map``: the bio path (bio_queue_enter(), direct_make_request())
+    annotates q->io_lockdep_map, every other entry q->q_lockdep_map; the
+    kernel has the loop twice (__bio_queue_enter()) for that, here it is one."""
     k = q.k
     while True:
         if await percpu_ref_tryget_live(q.q_usage_counter):  # blk_try_enter_queue()
+            blk_queue_enter_annotate(k, lockdep_map or q.q_lockdep_map)
             return 0
         if flags & BLK_MQ_REQ_NOWAIT:
             return -EBUSY
@@ -95,7 +109,7 @@ async def bio_queue_enter(k, bio):
     """bio_queue_enter(): enter the bio's queue; a NOWAIT bio fails instead of waiting."""
     q = bio.bi_disk
     nowait = bio.bi_opf & REQ_NOWAIT
-    ret = await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0)
+    ret = await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0, q.io_lockdep_map)
     if ret:
         if nowait and not blk_queue_dying(q):
             await bio_wouldblock_error(k, bio)
@@ -151,6 +165,11 @@ async def __submit_bio_noacct_mq(k, bio):
 
             await blk_throtl_bio(k, bio.bi_disk, bio)
         if await bio_queue_enter(k, bio) == 0:
+            if bio.bi_disk.cfqd is not None:
+                # CFQ's group lookup, where v3.x's get_request() -> elv_set_request() ran it.
+                from blkrace.block.cfq_iosched import cfq_set_request
+
+                await cfq_set_request(k, bio.bi_disk, bio)
             await blk_mq.blk_mq_submit_bio(bio)
         bio = ts.bio_list[0].pop(0) if ts.bio_list[0] else None
     ts.bio_list = None
@@ -186,7 +205,7 @@ async def direct_make_request(k, bio):
         q.bios.append(bio)
         bio.submitter = k.current.comm
     nowait = bio.bi_opf & REQ_NOWAIT
-    if await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0):
+    if await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0, q.io_lockdep_map):
         if nowait and not blk_queue_dying(q):
             await bio_wouldblock_error(k, bio)
         else:

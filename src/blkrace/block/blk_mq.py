@@ -60,6 +60,7 @@ from blkrace.engine import READ, WRITE, access
 from blkrace.kernel.atomic import clear_bit, set_bit, test_bit
 from blkrace.kernel.bug import WARN_ON, WARN_ON_ONCE  # noqa: F401
 from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE, CPUHP_BLK_MQ_DEAD, cpuhp_state_add_instance_nocalls
+from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
 from blkrace.kernel.locking.percpu_ref import (
     percpu_ref,
@@ -351,6 +352,8 @@ async def blk_mq_submit_bio_direct(bio):
         bio.submitter = q.k.current.comm
     if not await percpu_ref_tryget_live(q.q_usage_counter):  # blk_queue_enter(q, BLK_MQ_REQ_NOWAIT)
         return False
+    lock_acquire(q.k, q.io_lockdep_map, read=True)  # as bio_queue_enter() annotates it
+    lock_release(q.k, q.io_lockdep_map)
     await blk_mq_submit_bio(bio)
     return True
 
@@ -964,10 +967,52 @@ def blk_mq_init_cpuhp(k):
 # ------------------------------------------------------- freeze and quiesce
 
 
-async def blk_freeze_queue_start(q):
-    """blk_freeze_queue_start() (v5.2+): the first freezer kills q_usage_counter."""
+def blk_freeze_set_owner(q, owner):
+    """blk_freeze_set_owner() (v6.13): only the first freeze by its owner is a
+    lockdep acquisition; a non-owner freeze (owner None) never is."""
+    if owner is None:
+        return False
+    if not q.mq_freeze_depth:
+        q.mq_freeze_owner = owner
+        q.mq_freeze_owner_depth = 1
+        return True
+    if owner is q.mq_freeze_owner:
+        q.mq_freeze_owner_depth += 1
+    return False
+
+
+def blk_unfreeze_check_owner(q, current):
+    """blk_unfreeze_check_owner() (v6.13): the owner's last unfreeze releases."""
+    if q.mq_freeze_owner is not current:
+        return False
+    q.mq_freeze_owner_depth -= 1
+    if q.mq_freeze_owner_depth == 0:
+        q.mq_freeze_owner = None
+        return True
+    return False
+
+
+def blk_freeze_acquire_lock(q):
+    """blk_freeze_acquire_lock(), block/blk.h (v6.13): rwsem_acquire(.., trylock=1)
+    on both maps.  A trylock adds no dependency to the freeze, but every lock
+    taken while frozen gets one from it.  The disk-dead and queue-dying cases
+    (which skip a map) are left out: no scenario freezes a dead queue."""
+    lock_acquire(q.k, q.io_lockdep_map, trylock=True)
+    lock_acquire(q.k, q.q_lockdep_map, trylock=True)
+
+
+def blk_unfreeze_release_lock(q):
+    """blk_unfreeze_release_lock(), block/blk.h (v6.13)."""
+    lock_release(q.k, q.q_lockdep_map)
+    lock_release(q.k, q.io_lockdep_map)
+
+
+async def __blk_freeze_queue_start(q, owner):
+    """__blk_freeze_queue_start() (v6.13 shape; v5.2+ behaviour): the first
+    freezer kills q_usage_counter.  Returns whether lockdep should see it."""
     k = q.k
     await mutex_lock(k, q.mq_freeze_lock)
+    freeze = blk_freeze_set_owner(q, owner)
     q.mq_freeze_depth += 1
     if q.mq_freeze_depth == 1:
         q.freeze_owner = k.execution.current
@@ -978,6 +1023,19 @@ async def blk_freeze_queue_start(q):
             await blk_mq_run_hw_queues(q, False)
     else:
         await mutex_unlock(k, q.mq_freeze_lock)
+    return freeze
+
+
+async def blk_freeze_queue_start(q):
+    """blk_freeze_queue_start(): freeze, owned by the caller (lockdep holds it until its unfreeze)."""
+    if await __blk_freeze_queue_start(q, q.k.execution.current):
+        blk_freeze_acquire_lock(q)
+
+
+async def blk_freeze_queue_start_non_owner(q):
+    """blk_freeze_queue_start_non_owner() (v6.13): for a freeze that another
+    context ends (nvme's reset and reconnect works): invisible to lockdep."""
+    await __blk_freeze_queue_start(q, None)
 
 
 async def blk_mq_freeze_queue_wait(q):
@@ -1007,10 +1065,11 @@ async def blk_mq_freeze_queue(q):
     await blk_mq_freeze_queue_wait(q)
 
 
-async def blk_mq_unfreeze_queue(q):
-    """blk_mq_unfreeze_queue(): the last unfreezer brings the counter back to life."""
+async def __blk_mq_unfreeze_queue(q):
+    """__blk_mq_unfreeze_queue(): the last unfreezer brings the counter back to life."""
     k = q.k
     await mutex_lock(k, q.mq_freeze_lock)
+    unfreeze = blk_unfreeze_check_owner(q, k.execution.current)
     q.mq_freeze_depth -= 1
     WARN_ON_ONCE(k, q.mq_freeze_depth < 0)
     if q.mq_freeze_depth == 0:
@@ -1019,6 +1078,18 @@ async def blk_mq_unfreeze_queue(q):
         k.execution.event(f"{q.name}: unfrozen")
         await wake_up(k, q.mq_freeze_wq)
     await mutex_unlock(k, q.mq_freeze_lock)
+    return unfreeze
+
+
+async def blk_mq_unfreeze_queue(q):
+    """blk_mq_unfreeze_queue(): unfreeze; the owner's last one releases lockdep's hold."""
+    if await __blk_mq_unfreeze_queue(q):
+        blk_unfreeze_release_lock(q)
+
+
+async def blk_mq_unfreeze_queue_non_owner(q):
+    """blk_mq_unfreeze_queue_non_owner() (v6.13): ends a non-owner freeze."""
+    await __blk_mq_unfreeze_queue(q)
 
 
 async def blk_mq_quiesce_queue(q):

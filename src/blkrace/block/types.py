@@ -272,9 +272,14 @@ class request_queue:
         "mq_freeze_wq",
         "mq_freeze_drain_wq",
         "freeze_owner",
+        "mq_freeze_owner",
+        "mq_freeze_owner_depth",
+        "io_lockdep_map",
+        "q_lockdep_map",
         "quiesce_owner",
         "dying",
         "td",
+        "cfqd",
     )
 
     def __init__(self, k, name, set_):
@@ -300,6 +305,15 @@ class request_queue:
         self.mq_freeze_wq = None  # wait_queue_head_t
         self.mq_freeze_drain_wq = None
         self.freeze_owner = None  # the task that froze it (for the wait-for graph)
+        # Lockdep's view of the freeze (v6.13, f1be1788a32e): the queue's
+        # usage counter is a rwsem, held for write from the owner's freeze to
+        # its unfreeze and "taken for read" on every entry.  One class per
+        # queue, as the kernel registers a lock_class_key per queue.
+        self.mq_freeze_owner = None
+        self.mq_freeze_owner_depth = 0
+        self.io_lockdep_map = f"&{name}->q_usage_counter(io)"
+        self.q_lockdep_map = f"&{name}->q_usage_counter(queue)"
         self.quiesce_owner = None
         self.dying = False
         self.td = None  # blk-throttle's throtl_data
+        self.cfqd = None  # CFQ's cfq_data (its cgroup groups only)

@@ -430,13 +430,15 @@ async def nvme_kick_requeue_lists(k, ctrl):
 
 
 async def nvme_start_freeze(k, ctrl):
+    """nvme_start_freeze(): the reset work freezes, the reconnect unfreezes;
+    the non-owner form (v6.13) keeps lockdep from calling that a leak."""
     for ns in ctrl.namespaces:
-        await blk_mq.blk_freeze_queue_start(ns.queue)
+        await blk_mq.blk_freeze_queue_start_non_owner(ns.queue)
 
 
 async def nvme_unfreeze(k, ctrl):
     for ns in ctrl.namespaces:
-        await blk_mq.blk_mq_unfreeze_queue(ns.queue)
+        await blk_mq.blk_mq_unfreeze_queue_non_owner(ns.queue)
 
 
 async def nvme_wait_freeze_timeout(k, ctrl, timeout_ns):

@@ -1,7 +1,7 @@
 """blkcg-percpu-alloc: seed 004, per-CPU stats allocated on the I/O path (v3.1-v3.2).
 
-Topology: 2 CPUs, a disk "sda" that also holds the swap area, blk-throttle
-on it, blkio cgroups A, B and C, memory pressure (each allocation that may
+Topology: 2 CPUs, a disk "sda" that also holds the swap area, blk-throttle and
+CFQ (its cgroup groups) on it, blkio cgroups A, B and C, memory pressure (each allocation that may
 reclaim: succeed, reclaim or fail is the explorer's choice), lockdep on with
 one dependency graph for the whole campaign.
 Workload: "dd" in A reads twice from sda; "app" in C allocates memory
@@ -21,6 +21,7 @@ from __future__ import annotations
 from blkrace.block.blk_cgroup import ALLOC_PCPU_FROM_WORKER, CMPXCHG_RESULT_FIX, blkio_cgroup
 from blkrace.block.blk_core import submit_bio
 from blkrace.block.blk_throttle import blk_throtl_init, throtl_unlink_blkio_group
+from blkrace.block.cfq_iosched import cfq_init_queue, cfq_unlink_blkio_group
 from blkrace.block.types import REQ_OP_WRITE, bio
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.engine import NSEC_PER_USEC, choose, sleep
@@ -62,35 +63,48 @@ async def modprobe(k, cg):
     await alloc_percpu(k, "module percpu")
 
 
-async def rmdir(k, td, cg):
+async def rmdir(k, q, cg):
     """rmdir /sys/fs/cgroup/blkio/C, some time in."""
     await sleep(await choose(3, "when the cgroup is removed (x 50 us)") * 50 * NSEC_PER_USEC)
-    await throtl_unlink_blkio_group(k, td, cg)
+    # blkiocg_destroy(): each policy unlinks the cgroup's group on each queue.
+    if q.td is not None:
+        await throtl_unlink_blkio_group(k, q.td, cg)
+    if q.cfqd is not None:
+        await cfq_unlink_blkio_group(k, q.cfqd, cg)
 
 
-async def setup_and_run(k, q, cgs):
-    """Boot-time queue setup (blk_throtl_init allocates the root group), then the workload."""
+async def setup_and_run(k, q, cgs, policies):
+    """Boot-time queue setup (each policy allocates its root group), then the workload."""
     mm = k.mm
     mm.pressure = False
-    td = await blk_throtl_init(k, q)
+    if "throttle" in policies:
+        await blk_throtl_init(k, q)
+    if "cfq" in policies:
+        await cfq_init_queue(k, q)
     mm.pressure = True
     task_run_on_cpu(k, sync_reader, "dd", 0, q, 2, cgs["A"])
     task_run_on_cpu(k, app, "app", 1, cgs["C"])
     task_run_on_cpu(k, modprobe, "modprobe", 1, cgs["B"])
-    task_run_on_cpu(k, rmdir, "rmdir", 0, td, cgs["C"])
+    task_run_on_cpu(k, rmdir, "rmdir", 0, q, cgs["C"])
+
+
+def build_blkcg_machine(execution, variant, policies=("throttle", "cfq")):
+    """The scenario's machine; ``policies`` picks the per-CPU stats users on sda
+    (both, as on a v3.1 box with CFQ and blk-throttle; tests take one at a time)."""
+    k = boot(execution, nr_cpus=2, patches=variant.patches, hotplug=False)
+    k.lockdep = execution.shared.setdefault("lockdep", lockdep_graph())
+    mm_init(k)
+    k.blkcg_root = blkio_cgroup("root", 0)
+    cgs = {name: blkio_cgroup(name, i + 1) for i, name in enumerate("ABC")}
+    nb = null_add_dev(k, "sda", nr_hw_queues=1, hw_queue_depth=8, completion_us=100, rq_affinity=1)
+    k.mm.swap_writepage = make_swap_writepage(nb.q)
+    task_run_on_cpu(k, setup_and_run, "init", 0, nb.q, cgs, policies)
+    execution.checkers.append(lambda ex: check_bios(nb.q, ex))
 
 
 class BlkcgPercpuAlloc(Scenario):
     def build(self, execution, variant):
-        k = boot(execution, nr_cpus=2, patches=variant.patches, hotplug=False)
-        k.lockdep = execution.shared.setdefault("lockdep", lockdep_graph())
-        mm_init(k)
-        k.blkcg_root = blkio_cgroup("root", 0)
-        cgs = {name: blkio_cgroup(name, i + 1) for i, name in enumerate("ABC")}
-        nb = null_add_dev(k, "sda", nr_hw_queues=1, hw_queue_depth=8, completion_us=100, rq_affinity=1)
-        k.mm.swap_writepage = make_swap_writepage(nb.q)
-        task_run_on_cpu(k, setup_and_run, "init", 0, nb.q, cgs)
-        execution.checkers.append(lambda ex: check_bios(nb.q, ex))
+        build_blkcg_machine(execution, variant)
 
 
 RFT = frozenset({ALLOC_PCPU_FROM_WORKER.name})

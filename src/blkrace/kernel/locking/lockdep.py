@@ -474,7 +474,7 @@ def lock_acquire(k, name, read=False, trylock=False):
                 print_deadlock_bug(k, graph, ts, st, h, hlock)
                 break
     if graph.debug_locks and st.held_locks and not trylock:
-        # check_prevs_add(): a dependency from each held lock (up to a trylock) to this one.
+        # check_prevs_add(): a dependency from the held locks, back to the first non-trylock one.
         for prev in reversed(st.held_locks):
             if prev.cls is not cls and cls not in prev.cls.forwards:
                 cycle = _path(cls, prev.cls)
@@ -494,7 +494,10 @@ def lock_acquire(k, name, read=False, trylock=False):
                         )
                         print_irq_inversion_bug(k, graph, ts, st, prev, unsafe, base + USED_IN, base + ENABLED, True)
                         break
-            if prev.trylock:
+            # Stop after the first non-trylock entry: it added its own
+            # dependencies on the locks below it, so they are connected to
+            # this one through it; a trylock did not.
+            if not prev.trylock:
                 break
     st.held_locks.append(hlock)
 
