@@ -151,3 +151,15 @@ def test_model_error_is_one_line_exit_3_and_keeps_findings(monkeypatch, capsys):
     assert len(err) == 1 and "RuntimeError: model bug" in err[0]
     assert "Traceback" not in captured.err
     assert "blkrace replay br1." in captured.out  # the finding is kept, with its token
+
+
+def test_no_lockdep_finds_the_deadlock_without_the_report_and_its_token_replays():
+    proc = run("check", "blkcg-percpu-alloc", "--variant", "buggy", "--no-lockdep", "--json")
+    assert proc.returncode == 1, proc.stderr
+    out = json.loads(proc.stdout)
+    kinds = {v["kind"] for v in out["violations"]}
+    assert "deadlock" in kinds and "lockdep" not in kinds
+    token = next(v["token"] for v in out["violations"] if v["kind"] == "deadlock")
+    replayed = run("replay", token, "--json")
+    assert replayed.returncode == 1
+    assert "deadlock" in {v["kind"] for v in json.loads(replayed.stdout)["violations"]}

@@ -250,3 +250,40 @@ def test_flush_work_waits_for_the_work():
         order.clear()
         run_once(build, make_strategy(name, seed), seed)
         assert order == ["work", "flushed"]
+
+
+def test_call_rcu_runs_the_callback_only_after_the_readers_open_at_the_call():
+    from blkrace.engine import access
+    from blkrace.kernel.locking.rcu import call_rcu, rcu_read_lock, rcu_read_unlock
+
+    seen = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        state = {"freed": False}
+
+        async def free_it(k):
+            state["freed"] = True
+            seen.append("callback")
+
+        async def reader(k):
+            rcu_read_lock(k)
+            await access(state)  # a scheduling point inside the read side
+            seen.append(("reader saw freed", state["freed"]))
+            rcu_read_unlock(k)
+
+        async def updater(k):
+            await access(state)
+            call_rcu(k, free_it)
+            seen.append("called")
+
+        task_run_on_cpu(k, reader, "reader", 0)
+        task_run_on_cpu(k, updater, "updater", 1)
+
+    outcomes = set()
+    for name, seed in STRATEGIES:
+        seen.clear()
+        run_once(build, make_strategy(name, seed), seed)
+        assert seen.count("callback") == 1 and ("reader saw freed", True) not in seen
+        outcomes.add(seen.index("callback") > seen.index("called"))
+    assert outcomes == {True}

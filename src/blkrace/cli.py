@@ -128,9 +128,11 @@ def _token(scenario, variant, choices):
 
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
     strategy = _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
-    build = scenario.builder(variant)
+    lockdep = options.get("lockdep", True)
+    build = scenario.builder(variant, lockdep=lockdep)
     max_steps = options["max_steps"] or scenario.max_steps
-    expect = variant.expect
+    expect = variant.expect if lockdep else variant.expect - {"lockdep"}
+    allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
     wanted = set(expect)
 
     def on_progress(done, nfound):
@@ -148,7 +150,7 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         progress=on_progress,
         stop_when=(lambda kinds: wanted <= kinds) if wanted and stop_on_first else None,
     )
-    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, variant.allowed, campaign)
+    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign)
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
@@ -277,6 +279,9 @@ def check_cmd(
     max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound per run (livelock beyond)."),
     preemption_bound: int = typer.Option(2, "--preemption-bound", min=0, help="DFS: most preemptions per run."),
     depth: int = typer.Option(3, "--depth", min=1, help="PCT: bug depth d."),
+    no_lockdep: bool = typer.Option(
+        False, "--no-lockdep", help="Lockdep off, for speed; a variant's expected lockdep report is then not expected."
+    ),
 ):
     """Explore schedules of a scenario and report what breaks."""
     if all_ and scenario:
@@ -295,7 +300,7 @@ def check_cmd(
         s = _resolve(scenario, variant)
         targets = [(s, s.variants[variant])] if variant else [(s, v) for v in s.variants.values()]
     several = len(targets) > 1 or all_
-    options = {"max_steps": max_steps, "preemption_bound": preemption_bound, "depth": depth}
+    options = {"max_steps": max_steps, "preemption_bound": preemption_bound, "depth": depth, "lockdep": not no_lockdep}
     console = make_console()
     runs = []
     interrupted = False

@@ -26,7 +26,7 @@ from blkrace.block.blk_cgroup import (
     task_blkio_cgroup,
 )
 from blkrace.engine import READ, WRITE, StopRun, Violation, access
-from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock
+from blkrace.kernel.locking.rcu import call_rcu, rcu_read_lock, rcu_read_unlock
 from blkrace.kernel.locking.spinlock import spin_lock_irq, spin_unlock_irq, spinlock_t
 from blkrace.kernel.mm import GFP_ATOMIC, GFP_KERNEL, free_percpu, kzalloc_node
 from blkrace.kernel.workqueue import INIT_WORK, schedule_work
@@ -74,11 +74,19 @@ async def throtl_put_tg(k, tg):
     """throtl_put_tg(): the last reference frees the group (call_rcu(throtl_free_tg))."""
     await access(tg, WRITE)
     _check_alive(tg)
-    tg.ref -= 1
+    tg.ref -= 1  # atomic_dec_and_test(&tg->ref)
     if tg.ref == 0:
-        tg.freed = True  # throtl_free_tg(): free_percpu(stats), kfree(tg) after a grace period
-        free_percpu(tg.blkg.stats_cpu)
-        k.execution.event(f"{tg.name} freed")
+        # blk_throtl_bio() looks groups up under rcu_read_lock() alone, so the
+        # group outlives the last reference by a grace period.
+        call_rcu(k, throtl_free_tg, tg)
+
+
+async def throtl_free_tg(k, tg):
+    """throtl_free_tg() (an RCU callback): free_percpu(stats), kfree(tg)."""
+    await access(tg, WRITE)
+    tg.freed = True
+    free_percpu(tg.blkg.stats_cpu)
+    k.execution.event(f"{tg.name} freed")
 
 
 async def throtl_check_schedule_pcpu_stat_alloc(k, tg):

@@ -33,10 +33,13 @@ class Scenario:
     def build(self, execution, variant):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def builder(self, variant):
-        """The engine's build callable for one variant."""
+    def builder(self, variant, lockdep=True):
+        """The engine's build callable for one variant.  ``lockdep=False`` turns
+        lockdep off for speed (a scenario's ``k.lockdep`` comes out None)."""
 
         def build(execution):
+            if not lockdep:
+                execution.shared["lockdep"] = None
             self.build(execution, variant)
 
         return build

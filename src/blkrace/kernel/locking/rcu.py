@@ -47,18 +47,48 @@ def rcu_read_unlock(k):
     preempt_enable(k)
 
 
-async def synchronize_rcu(k):
-    """synchronize_rcu(): wait until every read-side section open now has ended."""
+def _grace_period_start(k):
+    """A new grace period: it must outlast every reader open now."""
     st = _state(k)
-    await access(st, SYNC)
     gen = st.gen
     st.gen += 1
 
     def readers_before():
         return [task for task, g in st.readers if g <= gen]
 
+    return st, readers_before
+
+
+async def _wait_grace_period(k, st, readers_before, what):
     gp = WaitQueue("rcu grace period", holders=readers_before)
     st.grace_periods.append(gp)
     while readers_before():
-        await schedule_on(k, gp, what="synchronize_rcu")
+        await schedule_on(k, gp, what=what)
     st.grace_periods.remove(gp)
+
+
+async def synchronize_rcu(k):
+    """synchronize_rcu(): wait until every read-side section open now has ended."""
+    await access(_state(k), SYNC)
+    st, readers_before = _grace_period_start(k)
+    await _wait_grace_period(k, st, readers_before, "synchronize_rcu")
+
+
+def call_rcu(k, func, *args, comm="rcuo"):
+    """call_rcu(): ``await func(k, *args)`` once every reader open now has ended.
+
+    Callable from atomic context (it does not sleep).  The callback runs in
+    its own kthread, as with offloaded callbacks (CONFIG_RCU_NOCB_CPU's rcuo
+    threads), rather than in RCU_SOFTIRQ: the same guarantee, one task per
+    callback; callbacks are not batched.
+    """
+    from blkrace.kernel.sched import task_run_on_cpu
+
+    st, readers_before = _grace_period_start(k)
+
+    async def rcu_do_batch(k):
+        await access(st, SYNC)  # the kthread's own step: never inside call_rcu()
+        await _wait_grace_period(k, st, readers_before, "rcu_gp_kthread")
+        await func(k, *args)
+
+    return task_run_on_cpu(k, rcu_do_batch, comm, k.current.cpu)
