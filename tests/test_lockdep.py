@@ -216,3 +216,45 @@ def test_a_non_owner_freeze_is_invisible_to_lockdep():
         lambda ex: build_freeze_then_lock(ex, non_owner=True), make_strategy("random", 0), 5, stop_on_first=False
     )
     assert result.kinds() == []
+
+
+def _one_task(body):
+    def build(ex):
+        k = machine(ex)
+        task_run_on_cpu(k, body, "t", 0)
+
+    return explore(build, make_strategy("random", 0), 3, stop_on_first=False)
+
+
+def test_an_ordinary_read_taken_twice_is_recursive_locking_but_a_recursive_read_is_not():
+    from blkrace.kernel.locking.rwsem import down_read, rw_semaphore, up_read
+    from blkrace.kernel.locking.srcu import srcu_read_lock, srcu_read_unlock, srcu_struct
+
+    sem = rw_semaphore("&sb->s_umount")
+
+    async def twice_down_read(k):
+        await down_read(k, sem)
+        await down_read(k, sem)  # a writer queued between the two would deadlock it
+        await up_read(k, sem)
+        await up_read(k, sem)
+
+    result = _one_task(twice_down_read)
+    assert result.kinds() == ["lockdep"]
+    assert "possible recursive locking" in result.findings[0].violation.message
+
+    ssp = srcu_struct("head->srcu")
+
+    async def nested_srcu_and_both_orders(k):
+        a = mutex("lock_A")
+        i = await srcu_read_lock(k, ssp)
+        j = await srcu_read_lock(k, ssp)
+        await mutex_lock(k, a)  # srcu -> A is not a dependency: a held recursive read gives none
+        await mutex_unlock(k, a)
+        await srcu_read_unlock(k, ssp, j)
+        await srcu_read_unlock(k, ssp, i)
+        await mutex_lock(k, a)
+        i = await srcu_read_lock(k, ssp)  # A -> srcu is one
+        await srcu_read_unlock(k, ssp, i)
+        await mutex_unlock(k, a)
+
+    assert _one_task(nested_srcu_and_both_orders).kinds() == []

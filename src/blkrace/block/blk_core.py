@@ -67,7 +67,7 @@ def blk_queue_enter_annotate(k, lockdep_map):
     """rwsem_acquire_read() + rwsem_release() on the queue's lockdep map (v6.13,
     f1be1788a32e): entering is "taking the freeze for read" for an instant, so
     lockdep sees every lock held around an entry as ordered before the freeze."""
-    lock_acquire(k, lockdep_map, read=True)
+    lock_acquire(k, lockdep_map, read=1)
     lock_release(k, lockdep_map)
 
 

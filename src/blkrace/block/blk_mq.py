@@ -352,7 +352,7 @@ async def blk_mq_submit_bio_direct(bio):
         bio.submitter = q.k.current.comm
     if not await percpu_ref_tryget_live(q.q_usage_counter):  # blk_queue_enter(q, BLK_MQ_REQ_NOWAIT)
         return False
-    lock_acquire(q.k, q.io_lockdep_map, read=True)  # as bio_queue_enter() annotates it
+    lock_acquire(q.k, q.io_lockdep_map, read=1)  # as bio_queue_enter() annotates it
     lock_release(q.k, q.io_lockdep_map)
     await blk_mq_submit_bio(bio)
     return True

@@ -26,6 +26,7 @@ from blkrace.block.blk_cgroup import (
     task_blkio_cgroup,
 )
 from blkrace.engine import READ, WRITE, StopRun, Violation, access
+from blkrace.kernel.bug import BUG_ON
 from blkrace.kernel.locking.rcu import call_rcu, rcu_read_lock, rcu_read_unlock
 from blkrace.kernel.locking.spinlock import spin_lock_irq, spin_unlock_irq, spinlock_t
 from blkrace.kernel.mm import GFP_ATOMIC, GFP_KERNEL, free_percpu, kzalloc_node
@@ -74,6 +75,7 @@ async def throtl_put_tg(k, tg):
     """throtl_put_tg(): the last reference frees the group (call_rcu(throtl_free_tg))."""
     await access(tg, WRITE)
     _check_alive(tg)
+    BUG_ON(k, tg.ref <= 0)
     tg.ref -= 1  # atomic_dec_and_test(&tg->ref)
     if tg.ref == 0:
         # blk_throtl_bio() looks groups up under rcu_read_lock() alone, so the
@@ -179,8 +181,7 @@ async def throtl_get_tg(k, td):
     # holding queue lock, free up the group.
     existing = throtl_find_tg(td, blkcg)
     if existing is not None:
-        if tg is not None:
-            free_percpu(tg.blkg.stats_cpu)
+        # kfree(tg): v3.1 frees the group but not its per-CPU stats (they leak).
         rcu_read_unlock(k)
         return existing
     if tg is None:
@@ -231,9 +232,9 @@ async def throtl_unlink_blkio_group(k, td, blkcg):
     """The cgroup is removed (blkiocg_destroy() -> throtl_unlink_blkio_group())."""
     await spin_lock_irq(k, td.queue_lock)
     tg = td.tg_list.pop(blkcg.id, None)
-    await spin_unlock_irq(k, td.queue_lock)
     if tg is not None:
-        await throtl_put_tg(k, tg)
+        await throtl_put_tg(k, tg)  # throtl_destroy_tg(), under the queue lock
+    await spin_unlock_irq(k, td.queue_lock)
 
 
 __all__ = ["GFP_KERNEL"]

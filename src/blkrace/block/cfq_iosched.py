@@ -196,8 +196,7 @@ async def cfq_get_cfqg(k, cfqd):
     # holding queue lock, free up the group.
     existing = cfq_find_cfqg(cfqd, blkcg)
     if existing is not None:
-        if cfqg is not None:
-            free_percpu(cfqg.blkg.stats_cpu)  # kfree(cfqg), stats with it
+        # kfree(cfqg): v3.1 frees the group but not its per-CPU stats (they leak).
         rcu_read_unlock(k)
         return existing
     if cfqg is None:

@@ -447,8 +447,11 @@ def print_deadlock_bug(k, graph, ts, st, prev, nxt):
 # ------------------------------------------------------------- the hooks
 
 
-def lock_acquire(k, name, read=False, trylock=False):
-    """lock_acquire() -> __lock_acquire(): usage, recursion, dependencies, then hold it."""
+def lock_acquire(k, name, read=0, trylock=False):
+    """lock_acquire() -> __lock_acquire(): usage, recursion, dependencies, then hold it.
+
+    ``read``: 0 a write (exclusive) acquisition, 1 a read (down_read()), 2 a
+    recursive read (rcu_read_lock(), srcu_read_lock()), as the kernel's."""
     graph = getattr(k, "lockdep", None)
     if graph is None:
         return
@@ -467,15 +470,24 @@ def lock_acquire(k, name, read=False, trylock=False):
                 mark_lock(k, graph, ts, st, hlock, SOFTIRQ + (ENABLED_READ if read else ENABLED))
         if not trylock and st.lockdep_reclaim_gfp & __GFP_FS and not k.patched(FS_RECLAIM_REWORK):
             mark_lock(k, graph, ts, st, hlock, RECLAIM_FS + (USED_IN_READ if read else USED_IN))
+    nested_recursive_read = False
     if graph.debug_locks and not trylock:
-        # check_deadlock(): the same class already held (a read lock may recurse on a read).
+        # check_deadlock(): the same class already held.  Only a recursive
+        # read (read == 2: rcu/srcu_read_lock) may nest on a read; an ordinary
+        # read (down_read) on a held read is "possible recursive locking".
         for h in st.held_locks:
-            if h.cls is cls and not (read and h.read):
-                print_deadlock_bug(k, graph, ts, st, h, hlock)
+            if h.cls is cls:
+                if read == 2 and h.read:
+                    nested_recursive_read = True  # validate_chain(): no new dependencies
+                else:
+                    print_deadlock_bug(k, graph, ts, st, h, hlock)
                 break
-    if graph.debug_locks and st.held_locks and not trylock:
-        # check_prevs_add(): a dependency from the held locks, back to the first non-trylock one.
+    if graph.debug_locks and st.held_locks and not trylock and not nested_recursive_read:
+        # check_prevs_add(): a dependency from the held locks, back to the first
+        # non-trylock one; a held recursive read gives none (v3.x) and is walked past.
         for prev in reversed(st.held_locks):
+            if prev.read == 2:
+                continue
             if prev.cls is not cls and cls not in prev.cls.forwards:
                 cycle = _path(cls, prev.cls)
                 if cycle is not None:

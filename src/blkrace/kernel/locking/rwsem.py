@@ -26,7 +26,7 @@ class rw_semaphore:
 
 async def down_read(k, sem):
     await access(sem, SYNC)
-    lock_acquire(k, sem.key, read=True)
+    lock_acquire(k, sem.key, read=1)
     while sem.writer is not None or sem.waiting_writers:
         await schedule_on(k, sem.wq, what="down_read")
     sem.readers.append(k.execution.current)

@@ -27,7 +27,7 @@ class srcu_struct:
 async def srcu_read_lock(k, ssp):
     """srcu_read_lock(): enter a read-side section; returns the index for unlock."""
     await access(ssp, SYNC)
-    lock_acquire(k, ssp.name, read=True)  # rcu_lock_acquire(&ssp->dep_map)
+    lock_acquire(k, ssp.name, read=2)  # rcu_lock_acquire(&ssp->dep_map): a recursive read
     idx = (k.execution.current, ssp.gen)
     ssp.readers.append(idx)
     return idx
