@@ -205,6 +205,7 @@ async def direct_make_request(k, bio):
         q.bios.append(bio)
         bio.submitter = k.current.comm
     nowait = bio.bi_opf & REQ_NOWAIT
+    # The io_lockdep_map annotation is v6.13's, applied as if this v5.8 path had it.
     if await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0, q.io_lockdep_map):
         if nowait and not blk_queue_dying(q):
             await bio_wouldblock_error(k, bio)

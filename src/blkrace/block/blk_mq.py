@@ -352,7 +352,7 @@ async def blk_mq_submit_bio_direct(bio):
         bio.submitter = q.k.current.comm
     if not await percpu_ref_tryget_live(q.q_usage_counter):  # blk_queue_enter(q, BLK_MQ_REQ_NOWAIT)
         return False
-    lock_acquire(q.k, q.io_lockdep_map, read=1)  # as bio_queue_enter() annotates it
+    lock_acquire(q.k, q.io_lockdep_map, read=1)  # as if v6.13: bio_queue_enter()'s annotation
     lock_release(q.k, q.io_lockdep_map)
     await blk_mq_submit_bio(bio)
     return True
@@ -996,7 +996,9 @@ def blk_freeze_acquire_lock(q):
     """blk_freeze_acquire_lock(), block/blk.h (v6.13): rwsem_acquire(.., trylock=1)
     on both maps.  A trylock adds no dependency to the freeze, but every lock
     taken while frozen gets one from it.  The disk-dead and queue-dying cases
-    (which skip a map) are left out: no scenario freezes a dead queue."""
+    (which skip a map: a dying queue, or one whose disk is dead or not yet
+    added) are left out: every queue the model freezes is live and added (the
+    nvme scan here only revalidates namespaces that exist)."""
     lock_acquire(q.k, q.io_lockdep_map, trylock=True)
     lock_acquire(q.k, q.q_lockdep_map, trylock=True)
 

@@ -221,7 +221,9 @@ async def cfq_set_request(k, q, bio):
 async def cfq_init_queue(k, q):
     """cfq_init_queue(): the root group is allocated synchronously at elevator init
     and holds two references (queue exit, and its own static lifetime)."""
-    queue_lock = q.td.queue_lock if q.td is not None else spinlock_t(f"{q.name}->queue_lock")
+    queue_lock = (
+        q.td.queue_lock if q.td is not None else spinlock_t(f"{q.name}->queue_lock", key="&(&q->__queue_lock)->rlock")
+    )
     cfqd = cfq_data(q, queue_lock)  # q->queue_lock, shared with blk-throttle
     root = cfq_group("cfqg:root", k.blkcg_root)
     cfq_init_cfqg_work(k, root)
