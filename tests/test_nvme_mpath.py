@@ -80,3 +80,17 @@ def test_the_freeze_placement_alone_still_deadlocks_before_5_9():
 def test_without_either_fix_the_deadlock_is_back():
     result = run(Variant("v", frozenset(), frozenset(), ""), keep_going=True, seed=4)
     assert "deadlock" in result.kinds()
+
+
+def test_without_the_2024_quiesce_fix_a_request_inserted_during_unquiesce_is_stranded():
+    """The explorer found this one by itself in `fixed`: fio-1 sees the queue
+    quiesced, the reset work unquiesces and finds nothing pending, then fio-1
+    inserts its request on hctx->dispatch without running the queue.  Muchun
+    Song's 2024 fix (run the queue after that insert) removes it."""
+    from blkrace.block.blk_mq import QUIESCE_INSERT_RERUN
+
+    without = Variant("v", NVME.variants["fixed"].patches - {QUIESCE_INSERT_RERUN.name}, frozenset(), "")
+    result = run(without, schedules=6000, seed=1)
+    assert result.kinds() == ["stall"]
+    assert "on hctx0->dispatch, never dispatched again" in result.findings[0].violation.message
+    assert run(NVME.variants["fixed"], schedules=2000, seed=1).findings == []

@@ -82,6 +82,7 @@ from blkrace.kernel.machine import (
     cpumask_test_cpu,
     smp_processor_id,
 )
+from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import in_interrupt, msleep, preempt_disable, preempt_enable
 from blkrace.kernel.smp import call_single_data, smp_call_function_single_async
 from blkrace.kernel.timer import NSEC_PER_JIFFY, msecs_to_jiffies
@@ -212,6 +213,14 @@ def blk_mq_map_queue(q, cmd_flags, ctx):
 def blk_mq_hctx_stopped(hctx):
     """blk_mq_hctx_stopped(): STOPPED is only set by drivers that stop queues; none here."""
     return bool(hctx.state.bits >> BLK_MQ_S_STOPPED & 1)
+
+
+QUIESCE_INSERT_RERUN = Patch(
+    "blk-mq-quiesce-insert-rerun",
+    "",
+    "block: fix ordering between checking QUEUE_FLAG_QUIESCED and adding requests (Muchun Song, 2024; "
+    "Fixes: f4560ffe8cec)",
+)
 
 
 def blk_queue_quiesced(q):
@@ -420,7 +429,14 @@ async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
     q = rq.q
     run_queue = True
     if blk_mq_hctx_stopped(hctx) or blk_queue_quiesced(q):
-        run_queue = False
+        # Quiesced: insert and leave it to blk_mq_unquiesce_queue()'s run.
+        # But the unquiescer may clear the flag and find nothing pending
+        # between this check and the insert below: the request then sits on
+        # hctx->dispatch with nobody to run it.  The 2024 fix runs the queue
+        # after the insert (blk_mq_run_hw_queue() checks quiesce again, which
+        # with a sequentially consistent model is the whole fix; the kernel
+        # also needs the queue_lock for memory ordering).
+        run_queue = q.k.patched(QUIESCE_INSERT_RERUN)
         bypass_insert = False
     elif q.elevator is not None and not bypass_insert:
         pass

@@ -15,6 +15,7 @@ cycle when there is one.
 
 from __future__ import annotations
 
+from blkrace.block.blk_mq import QUIESCE_INSERT_RERUN
 from blkrace.drivers.nvme import (
     FREEZE_IN_SETUP,
     MPATH_REQ_NOWAIT,
@@ -61,7 +62,11 @@ class NvmeMpathFreeze(Scenario):
         execution.checkers.append(lambda ex: check_bios(head.disk, ex))
 
 
-FIXED = frozenset({REMOVE_DIRECT_MAKE_REQUEST.name, FREEZE_IN_SETUP.name})
+# Every variant runs with the 2024 quiesce/insert fix: without it the explorer
+# also finds that older, unrelated stall (a request inserted behind a queue
+# being unquiesced), which is not what these variants are about.
+BASE = frozenset({QUIESCE_INSERT_RERUN.name})
+FIXED = BASE | {REMOVE_DIRECT_MAKE_REQUEST.name, FREEZE_IN_SETUP.name}
 
 SCENARIO = NvmeMpathFreeze(
     default_schedules=6000,
@@ -72,7 +77,7 @@ SCENARIO = NvmeMpathFreeze(
     variants={
         "buggy": Variant(
             "buggy",
-            frozenset(),
+            BASE,
             frozenset({"deadlock"}),
             "pre-5.9: direct_make_request() under head->srcu blocks in blk_queue_enter() on the frozen path "
             "(or in blk_mq_get_tag()); nvme_mpath_set_live() waits in synchronize_srcu()",
@@ -80,7 +85,7 @@ SCENARIO = NvmeMpathFreeze(
         ),
         "submit-bio-direct": Variant(
             "submit-bio-direct",
-            frozenset({SUBMIT_BIO_DIRECT.name}),
+            BASE | {SUBMIT_BIO_DIRECT.name},
             frozenset({"deadlock"}),
             "hch's blk_mq_submit_bio_direct(): no longer in blk_queue_enter(), now asleep in blk_mq_get_tag(); "
             "the explorer also finds the retry loop spinning against nvme_update_ns_info()'s freeze",
@@ -88,15 +93,18 @@ SCENARIO = NvmeMpathFreeze(
         ),
         "start-queues-in-teardown": Variant(
             "start-queues-in-teardown",
-            frozenset({SUBMIT_BIO_DIRECT.name, START_QUEUES_IN_TEARDOWN.name}),
+            BASE | {SUBMIT_BIO_DIRECT.name, START_QUEUES_IN_TEARDOWN.name},
             frozenset(),
-            "NOT REPRODUCED: the seed reports an endless retry loop against nvme_update_ns_info()'s freeze; "
-            "in this model (reconnects never fail, the namespace and head freezes follow each other as in "
-            "v5.12) the freeze drains and the retrying submitter gets through",
+            "NOT CONFIRMED: the seed reports an endless retry loop against nvme_update_ns_info()'s freeze; "
+            "the explorer finds runs of that shape (a submitter retrying against the frozen path while the "
+            "scan waits for the drain) that end at the step bound with virtual time standing still and a "
+            "request timeout still pending, so `livelock` is allowed, not expected, until it is shown to be "
+            "more than the bound",
+            allowed=frozenset({"livelock"}),
         ),
         "nowait": Variant(
             "nowait",
-            frozenset({MPATH_REQ_NOWAIT.name}),
+            BASE | {MPATH_REQ_NOWAIT.name},
             frozenset({"io_error"}),
             "REQ_NOWAIT on multipath bios: I/O fails as soon as tags run out, even on a healthy path",
         ),
