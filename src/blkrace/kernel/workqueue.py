@@ -273,14 +273,16 @@ async def mod_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     return ret
 
 
+def for_each_cpu_worker_pool(k, cpu):
+    """for_each_cpu_worker_pool(): the CPU's normal and highpri pools that exist."""
+    return [pool for highpri in (False, True) if (pool := k.worker_pools.get((cpu, highpri))) is not None]
+
+
 async def workqueue_offline_cpu(k, cpu):
     """workqueue_offline_cpu() -> unbind_workers() (CPUHP_AP_WORKQUEUE_ONLINE teardown):
     the CPU's pools become disassociated and their workers may run anywhere."""
     await access(k.wq_lock, SYNC)
-    for highpri in (False, True):
-        pool = k.worker_pools.get((cpu, highpri))
-        if pool is None:
-            continue
+    for pool in for_each_cpu_worker_pool(k, cpu):
         pool.disassociated = True
         for w in pool.workers:
             w.ts.allowed = None
@@ -292,10 +294,7 @@ async def workqueue_offline_cpu(k, cpu):
 async def workqueue_online_cpu(k, cpu):
     """workqueue_online_cpu() -> rebind_workers(): bound to their CPU again."""
     await access(k.wq_lock, SYNC)
-    for highpri in (False, True):
-        pool = k.worker_pools.get((cpu, highpri))
-        if pool is None:
-            continue
+    for pool in for_each_cpu_worker_pool(k, cpu):
         pool.disassociated = False
         for w in pool.workers:
             w.ts.allowed = cpumask(f"{w.ts.comm}->cpus_mask", [cpu])
