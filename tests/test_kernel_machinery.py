@@ -287,3 +287,54 @@ def test_call_rcu_runs_the_callback_only_after_the_readers_open_at_the_call():
         assert seen.count("callback") == 1 and ("reader saw freed", True) not in seen
         outcomes.add(seen.index("callback") > seen.index("called"))
     assert outcomes == {True}
+
+
+def _spin_until_flag(preempt, resched):
+    """A task spins on CPU 0 until a kworker of CPU 0 sets a flag; a timer 30 s
+    out stands for a request timeout, so time has somewhere to go."""
+    from blkrace.engine import NSEC_PER_SEC, access
+    from blkrace.kernel.sched import cond_resched
+    from blkrace.kernel.workqueue import INIT_WORK, queue_work_on
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False, preempt=preempt, watchdog=True)
+        flag = {"set": False}
+
+        async def set_flag(k, work):
+            await access(flag)
+            flag["set"] = True
+
+        work = INIT_WORK(set_flag, "set_flag")
+
+        async def spinner(k):
+            await queue_work_on(k, 0, k.system_wq, work)
+            while True:
+                await access(flag)
+                if flag["set"]:
+                    return
+                if resched:
+                    await cond_resched(k)
+
+        ex.add_timer(30 * NSEC_PER_SEC, lambda: None)
+        task_run_on_cpu(k, spinner, "spinner", 0)
+
+    return build
+
+
+def test_a_task_spinning_on_a_non_preemptible_cpu_is_a_soft_lockup():
+    result, _ = run_once(_spin_until_flag(preempt=False, resched=False), make_strategy("pct", 0), 0, max_steps=60_000)
+    kinds = [v.kind for v in result.violations]
+    assert kinds == ["soft_lockup"]
+    v = result.violations[0]
+    assert v.message.startswith("BUG: soft lockup - CPU#0 stuck for ") and "[spinner:" in v.message
+    assert 20 * 10**9 < result.time_ns <= 30 * 10**9
+    assert any("spinner" in line for line in v.detail)
+
+
+def test_cond_resched_or_preemption_lets_the_kworker_in():
+    for preempt, resched in ((False, True), (True, False)):
+        for seed in range(5):
+            result, _ = run_once(
+                _spin_until_flag(preempt=preempt, resched=resched), make_strategy("pct", seed), 0, max_steps=60_000
+            )
+            assert result.violations == [], (preempt, resched, seed)

@@ -1,7 +1,8 @@
 """Seed 002: the deadlock, the attempts and the fix, each from the modelled nvme and block code."""
 
-from blkrace.drivers.nvme import FREEZE_IN_SETUP, REMOVE_DIRECT_MAKE_REQUEST
-from blkrace.engine.campaign import explore
+from blkrace.block.blk_mq import QUIESCE_INSERT_RERUN
+from blkrace.drivers.nvme import FREEZE_IN_SETUP, REMOVE_DIRECT_MAKE_REQUEST, START_QUEUES_IN_TEARDOWN
+from blkrace.engine.campaign import explore, replay
 from blkrace.engine.strategy import make_strategy
 from blkrace.scenarios.base import Variant
 from blkrace.scenarios.registry import get
@@ -9,8 +10,8 @@ from blkrace.scenarios.registry import get
 NVME = get("nvme-mpath-freeze")
 
 
-def run(variant, schedules=2000, seed=0, keep_going=False):
-    build = NVME.builder(variant)
+def run(variant, schedules=2000, seed=0, keep_going=False, preempt=None):
+    build = NVME.builder(variant, preempt=preempt)
     return explore(build, make_strategy("pct", seed), schedules, stop_on_first=not keep_going, max_steps=NVME.max_steps)
 
 
@@ -65,8 +66,10 @@ def test_fixed_is_clean():
 
 
 def test_the_bio_list_deferral_alone_removes_the_deadlock():
-    # 5a6c35f9af41 moves the lower queue entry out of head->srcu.
-    result = run(Variant("v", frozenset({REMOVE_DIRECT_MAKE_REQUEST.name}), frozenset(), ""), schedules=1500)
+    # 5a6c35f9af41 moves the lower queue entry out of head->srcu (with the
+    # 2024 quiesce fix every variant carries: without it, that older stall).
+    patches = frozenset({REMOVE_DIRECT_MAKE_REQUEST.name, QUIESCE_INSERT_RERUN.name})
+    result = run(Variant("v", patches, frozenset(), ""), schedules=1500)
     assert result.findings == []
 
 
@@ -94,3 +97,28 @@ def test_without_the_2024_quiesce_fix_a_request_inserted_during_unquiesce_is_str
     assert result.kinds() == ["stall"]
     assert "on hctx0->dispatch, never dispatched again" in result.findings[0].violation.message
     assert run(NVME.variants["fixed"], schedules=2000, seed=1).findings == []
+
+
+def test_start_queues_in_teardown_spins_the_resubmission_into_a_soft_lockup():
+    """Sagi's experiment: the queues restart in the teardown, the deadlock is
+    gone, and after the reset the resubmission spins in the retry loop against
+    nvme_update_ns_info()'s freeze on the CPU that has to run the completion."""
+    variant = NVME.variants["start-queues-in-teardown"]
+    result = run(variant)
+    assert result.kinds() == ["soft_lockup"]
+    v = result.findings[0].violation
+    assert v.message.startswith("BUG: soft lockup - CPU#") and "stuck for 2" in v.message
+    text = "\n".join(v.detail)
+    assert "nvme_ns_head_submit_bio" in text
+    replayed, _, _ = replay(NVME.builder(variant), result.findings[0].choices, max_steps=NVME.max_steps)
+    waits = "\n".join(f.function for _, _, _, frames in replayed.blocked for f in frames)
+    assert "nvme_update_ns_info" in waits and "blk_mq_freeze_queue_wait" in waits
+
+
+def test_the_soft_lockup_needs_the_restart_and_a_non_preemptible_kernel():
+    variant = NVME.variants["start-queues-in-teardown"]
+    # Toggle off: hch's patch alone deadlocks first and does not spin here.
+    without = Variant("v", variant.patches - {START_QUEUES_IN_TEARDOWN.name}, frozenset(), "")
+    assert "soft_lockup" not in run(without, schedules=1500, keep_going=True).kinds()
+    # With full preemption the completion work gets its CPU and the freeze drains.
+    assert run(variant, schedules=1500, preempt=True).findings == []

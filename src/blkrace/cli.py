@@ -51,6 +51,7 @@ class VariantRun:
     expect: frozenset
     allowed: frozenset = frozenset()
     campaign: object = None
+    preemptive: bool = True
     reports: list = field(default_factory=list)  # (finding, replayed result, token)
 
     @property
@@ -69,6 +70,7 @@ class VariantRun:
             "variant": self.variant,
             "strategy": self.strategy,
             "seed": self.seed,
+            "preempt": _preempt_name(self.preemptive),
             "schedules": c.schedules,
             "pruned": c.pruned,
             "exhausted": c.exhausted,
@@ -122,14 +124,45 @@ def _strategy(name, seed, preemption_bound, depth):
         _fail(str(exc))
 
 
-def _token(scenario, variant, choices):
-    return encode(Schedule(scenario.name, variant.name, "", model_fingerprint(), tuple(choices)))
+PREEMPT_MODELS = {"full": True, "none": False}
+
+
+def _preempt_name(preemptive):
+    return "full" if preemptive else "none"
+
+
+def _parse_preempt(value):
+    """``--preempt`` (None: each variant's own model)."""
+    if value is None:
+        return None
+    if value not in PREEMPT_MODELS:
+        _fail(f"unknown preemption model {value!r} (valid: {', '.join(PREEMPT_MODELS)})")
+    return PREEMPT_MODELS[value]
+
+
+def _token(scenario, variant, choices, preemptive):
+    # The preemption model is part of the run's identity: a token replays
+    # under the model it was found with, whatever the variant's default.
+    params = f"preempt={_preempt_name(preemptive)}"
+    return encode(Schedule(scenario.name, variant.name, params, model_fingerprint(), tuple(choices)))
+
+
+def _preempt_of_token(sched):
+    """The preemption model a token was made with; None for a token without one."""
+    for item in filter(None, sched.params.split(",")):
+        key, _, value = item.partition("=")
+        if key == "preempt" and value in PREEMPT_MODELS:
+            return PREEMPT_MODELS[value]
+        _fail(f"bad token: unknown parameter {item!r}")
+    return None
 
 
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
     strategy = _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
     lockdep = options.get("lockdep", True)
-    build = scenario.builder(variant, lockdep=lockdep)
+    preempt = options.get("preempt")
+    preemptive = scenario.preempt_of(variant) if preempt is None else preempt
+    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive)
     max_steps = options["max_steps"] or scenario.max_steps
     expect = variant.expect if lockdep else variant.expect - {"lockdep"}
     allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
@@ -150,7 +183,7 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         progress=on_progress,
         stop_when=(lambda kinds: wanted <= kinds) if wanted and stop_on_first else None,
     )
-    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign)
+    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
@@ -160,7 +193,8 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         for earlier in finding.prefix:
             replay(build, earlier, max_steps=max_steps, traced=False, shared=shared)
         replayed, _, _ = replay(build, choices, max_steps=max_steps, shared=shared)
-        tokens = [_token(scenario, variant, p) for p in finding.prefix] + [_token(scenario, variant, replayed.choices)]
+        tokens = [_token(scenario, variant, p, preemptive) for p in finding.prefix]
+        tokens.append(_token(scenario, variant, replayed.choices, preemptive))
         out.reports.append((finding, replayed, " ".join(tokens)))
     return out
 
@@ -211,7 +245,7 @@ def _summary_line(run):
     kinds = ", ".join(run.found_kinds) or "no violation"
     return (
         f"{run.scenario} --variant {run.variant}: {kinds} in {space}{pruned}, "
-        f"{c.elapsed_s:.2f} s, strategy {run.strategy}, seed {run.seed}"
+        f"{c.elapsed_s:.2f} s, strategy {run.strategy}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
     )
 
 
@@ -282,6 +316,12 @@ def check_cmd(
     no_lockdep: bool = typer.Option(
         False, "--no-lockdep", help="Lockdep off, for speed; a variant's expected lockdep report is then not expected."
     ),
+    preempt: str = typer.Option(
+        None,
+        "--preempt",
+        help="Preemption model: full (CONFIG_PREEMPT) or none (CONFIG_PREEMPT_NONE); default: each variant's own. "
+        "Declared outcomes are for the variant's own model.",
+    ),
 ):
     """Explore schedules of a scenario and report what breaks."""
     if all_ and scenario:
@@ -292,6 +332,9 @@ def check_cmd(
         _fail(f"unknown strategy {strategy!r} (valid: {', '.join(STRATEGIES)})")
     if all_ and variant:
         _fail("--variant goes with a scenario, not with --all")
+    preemptive = _parse_preempt(preempt)
+    if all_ and preemptive is not None:
+        _fail("--preempt goes with a scenario, not with --all (declared outcomes are for each variant's own model)")
     targets = []
     if all_:
         for s in SCENARIOS.values():
@@ -300,7 +343,13 @@ def check_cmd(
         s = _resolve(scenario, variant)
         targets = [(s, s.variants[variant])] if variant else [(s, v) for v in s.variants.values()]
     several = len(targets) > 1 or all_
-    options = {"max_steps": max_steps, "preemption_bound": preemption_bound, "depth": depth, "lockdep": not no_lockdep}
+    options = {
+        "max_steps": max_steps,
+        "preemption_bound": preemption_bound,
+        "depth": depth,
+        "lockdep": not no_lockdep,
+        "preempt": preemptive,
+    }
     console = make_console()
     runs = []
     interrupted = False
@@ -398,7 +447,7 @@ def replay_cmd(
     if variant is not None:
         _resolve(s.name, variant)
         target = s.variants[variant]
-    build = s.builder(target)
+    build = s.builder(target, preempt=_preempt_of_token(sched))
     steps = max_steps or s.max_steps
     start = time.perf_counter()
     shared = {}

@@ -217,9 +217,9 @@ def blk_mq_hctx_stopped(hctx):
 
 QUIESCE_INSERT_RERUN = Patch(
     "blk-mq-quiesce-insert-rerun",
-    "",
-    "block: fix ordering between checking QUEUE_FLAG_QUIESCED and adding requests (Muchun Song, 2024; "
-    "Fixes: f4560ffe8cec)",
+    "2003ee8a9aa1",
+    "block: fix missing dispatching request when queue is started or unquiesced (Muchun Song, 2024; "
+    "Fixes: d964f04a8fde)",
 )
 
 
@@ -432,10 +432,11 @@ async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
         # Quiesced: insert and leave it to blk_mq_unquiesce_queue()'s run.
         # But the unquiescer may clear the flag and find nothing pending
         # between this check and the insert below: the request then sits on
-        # hctx->dispatch with nobody to run it.  The 2024 fix runs the queue
-        # after the insert (blk_mq_run_hw_queue() checks quiesce again, which
-        # with a sequentially consistent model is the whole fix; the kernel
-        # also needs the queue_lock for memory ordering).
+        # hctx->dispatch with nobody to run it.  2003ee8a9aa1 runs the queue
+        # after the insert (blk_mq_run_hw_queue() checks quiesce again).  Its
+        # companion 6bda857bcbb8 takes queue_lock in blk_mq_run_hw_queue()
+        # for the memory-ordering form of the race, which a sequentially
+        # consistent model cannot show.
         run_queue = q.k.patched(QUIESCE_INSERT_RERUN)
         bypass_insert = False
     elif q.elevator is not None and not bypass_insert:

@@ -8,6 +8,20 @@ A run ends when nothing can move (no eligible task, no timer), when a
 violation stops it, or at the step bound (``livelock``).  Then the engine
 classifies blocked tasks (``deadlock`` if the wait-for graph has a cycle,
 ``stall`` otherwise) and the model's checkers look at what is left undone.
+
+Two switches the model sets while it builds (both about what a CPU is):
+
+* ``set_preemptive(False)``: a lane is a non-preemptible CPU.  A level-0 task
+  that has run keeps its lane until it parks (blocks, sleeps, exits) or gives
+  it up (``lane_release``, the model's cond_resched()); other level-0 tasks of
+  that lane wait, higher levels (interrupts) still come in.
+* time passes while tasks run: when no pending timer can be reached because
+  runnable tasks keep running, every ``spin_steps`` steps the clock moves on
+  by ``max_delay_ns`` (never past a waiting task's bound, never past a timer);
+  a timer in reach that the strategy keeps passing over fires after
+  ``max_starve_steps`` steps, as a starved task would run.  Without this a
+  CPU spinning in a retry loop would stop virtual time, and no timeout,
+  watchdog or hung-task check could ever see the spin.
 """
 
 from __future__ import annotations
@@ -63,6 +77,7 @@ class Execution:
         max_starve_steps=2000,
         traced=False,
         shared=None,
+        spin_steps=20,
     ):
         self.strategy = strategy
         # State that outlives one run: what a campaign's runs have in common
@@ -78,6 +93,11 @@ class Execution:
         # the one it waits for; a livelock is then a real one).
         self.max_starve_steps = max_starve_steps
         self.max_steps = max_steps
+        # Time passes while tasks run: see the module docstring.  None: never.
+        self.spin_steps = spin_steps
+        self._moved_at = 0  # the step of the last clock move
+        self.preemptive = True
+        self._holders = {}  # lane -> [task, since_ns]: who has a non-preemptible lane
         self.hung_task_ns = hung_task_ns
         self.traced = traced
         self.now = 0
@@ -139,6 +159,7 @@ class Execution:
             for owner, _ in stack:
                 if owner is task:
                     raise ModelError(f"{task.name} cannot leave lane {task.lane} while it excludes others there")
+        self.lane_release(task)
         task.lane = lane
         if self.traced:
             self._record("event", task, None, f"{task.name} migrates to cpu{lane}")
@@ -161,10 +182,41 @@ class Execution:
         stack = self._lanes.get(lane)
         return stack[-1][0] if stack else None
 
+    # ----------------------------------------------- non-preemptible lanes
+
+    def set_preemptive(self, preemptive):
+        """Choose the CPU model before the run starts (see the module docstring)."""
+        if self.steps:
+            raise ModelError("set_preemptive() after the run has started")
+        self.preemptive = preemptive
+
+    def lane_holder(self, lane):
+        """(task, since_ns) of the task that has had non-preemptible ``lane``
+        since ``since_ns`` without giving it up, or None."""
+        held = self._holders.get(lane)
+        return (held[0], held[1]) if held is not None else None
+
+    def lane_release(self, task):
+        """``task`` gives its lane up (it parks, or offers to: cond_resched())."""
+        held = self._holders.get(task.lane)
+        if held is not None and held[0] is task:
+            del self._holders[task.lane]
+            self._excl -= 1
+
+    def _lane_take(self, task):
+        lane = task.lane
+        if lane is not None and lane not in self._holders:
+            self._holders[lane] = [task, self.now]
+            self._excl += 1
+
     def eligible(self, task):
         """May ``task`` run now?  Not while another task of its lane holds an
         exclusion at or above its level (every entry counts: interrupts off
         under preemption off still keeps interrupts out)."""
+        if not task.level and self._holders:
+            held = self._holders.get(task.lane)
+            if held is not None and held[0] is not task:
+                return False
         stack = self._lanes.get(task.lane)
         if not stack:
             return True
@@ -176,9 +228,10 @@ class Execution:
 
     # ----------------------------------------------------------------- timers
 
-    def add_timer(self, delay_ns, fn, *args, name=None):
-        """Call ``fn(*args)`` when the clock reaches now + ``delay_ns``."""
-        return self.timers.add(self.now + delay_ns, fn, args, name or getattr(fn, "__name__", "timer"))
+    def add_timer(self, delay_ns, fn, *args, name=None, daemon=False):
+        """Call ``fn(*args)`` when the clock reaches now + ``delay_ns``.  A
+        ``daemon`` timer does not keep the run going (see TimerHeap)."""
+        return self.timers.add(self.now + delay_ns, fn, args, name or getattr(fn, "__name__", "timer"), daemon)
 
     def cancel_timer(self, timer):
         return self.timers.cancel(timer)
@@ -216,10 +269,22 @@ class Execution:
         drive = self._drive
         forced = getattr(self.strategy, "forced", None)
         traced = self.traced
+        spin_steps = self.spin_steps
+        preemptive = self.preemptive
         while not self._stopped:
             opts = [t for t in runnable if eligible(t)] if self._excl else runnable
             n = len(opts)
-            can_advance = timers.live > 0 and (n == 0 or self._clock_may_pass(opts))
+            if n == 0:
+                can_advance = timers.live > 0
+            else:
+                can_advance = timers.active > 0 and self._clock_may_pass(opts)
+                if (
+                    spin_steps is not None
+                    and self.steps - self._moved_at >= spin_steps
+                    and timers.active
+                    and self._time_passes(opts)
+                ):
+                    continue
             if self.steps >= max_steps:
                 if n or can_advance:
                     self._livelock()
@@ -256,6 +321,8 @@ class Execution:
             value = task.send_value
             task.send_value = None
             task.steps += 1
+            if not preemptive and not task.level:
+                self._lane_take(task)  # it has the CPU until it parks or gives it up
             drive(task, value)
             task.ready_at = self.now
             task.ran_at_step = self.steps
@@ -280,6 +347,42 @@ class Execution:
         for t in opts:
             if t.level or (limit is not None and t.ready_at < limit):
                 return False
+        return True
+
+    def _time_passes(self, opts):
+        """Time passes while runnable tasks keep running (see the module
+        docstring): move the clock as far as the longest-waiting task's
+        bound allows, short of the next timer; a daemon timer in reach fires
+        (a watchdog only observes, so firing it takes no choice away from
+        the explorer).  Returns whether the clock moved."""
+        if self.max_delay_ns is None:
+            return False
+        oldest = self.now
+        for t in opts:
+            if t.level:
+                return False  # an interrupt handler is never passed
+            if t.ready_at < oldest:
+                oldest = t.ready_at
+        limit = oldest + self.max_delay_ns
+        timer = self.timers.next_timer()
+        if timer.deadline <= limit:
+            # A timer in reach fires when the explorer says, but the clock is
+            # not passed over longer than a task would be (max_starve_steps):
+            # a spinning task cannot stop time.  A daemon only observes, so
+            # it fires at once.
+            if not timer.daemon and (
+                self.max_starve_steps is None or self.steps - self._moved_at <= self.max_starve_steps
+            ):
+                return False
+            self._advance()
+            return True
+        if limit <= self.now:
+            return False
+        self.now = limit
+        self._moved_at = self.steps
+        if self.traced:
+            self._record("timer", None, None, "time passes")
+        self._check_hung()
         return True
 
     def _drive(self, task, value):
@@ -352,6 +455,8 @@ class Execution:
         return value
 
     def _sleep_task(self, task, state):
+        if self._holders:
+            self.lane_release(task)
         if task.state is RUNNABLE:
             self.runnable.remove(task)
         task.state = state
@@ -381,6 +486,8 @@ class Execution:
         self._unblock(task, TIMED_OUT)
 
     def _exit(self, task):
+        if self._holders:
+            self.lane_release(task)
         if task.state is RUNNABLE:
             self.runnable.remove(task)
         task.state = DONE
@@ -399,6 +506,7 @@ class Execution:
         deadline = timers.next_deadline()
         if deadline > self.now:
             self.now = deadline
+        self._moved_at = self.steps
         if self.traced:
             self._record("timer", None, None, "clock advances")
         max_seq = timers.seq
@@ -541,6 +649,14 @@ class Execution:
                 detail=detail,
             )
         )
+
+    def backtrace(self, task):
+        """A task's model stack as kernel-style "Call Trace:" lines."""
+        return self._backtrace_lines(task)
+
+    def blocked_site(self, task):
+        """Where a task is parked or spinning, as code: stable across runs."""
+        return _blocked_site(task)
 
     def _backtrace_lines(self, task):
         return ["Call Trace:", " __schedule"] + [

@@ -9,6 +9,7 @@ KINDS = (
     "deadlock",  # a wait-for cycle
     "stall",  # work left undone when nothing can move
     "hung_task",  # a task blocked longer than the virtual hung-task timeout
+    "soft_lockup",  # a CPU ran one task without scheduling past the watchdog threshold
     "livelock",  # the step bound was hit while tasks kept running
     "io_error",  # a request completed with an error (a timeout included)
     "warning",  # a modelled WARN_ON fired

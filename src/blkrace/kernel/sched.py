@@ -5,6 +5,11 @@ task runs on is its engine lane; preempt_disable() and local_irq_disable()
 are lane exclusions, so that while a task has preemption off no other task of
 its CPU runs (interrupts still do), and while it has interrupts off nothing
 else of its CPU runs at all.
+
+A machine booted with ``preempt=False`` is a CONFIG_PREEMPT_NONE kernel: a
+task keeps its CPU from the moment it runs until it sleeps or calls
+cond_resched(); only interrupts come in between (the engine's
+non-preemptible lanes).
 """
 
 from __future__ import annotations
@@ -210,6 +215,20 @@ async def schedule_on(k, waitq, timeout_ns=None, what="schedule"):
         worker.running()  # wq_worker_running()
         return value
     return await waitq.park(timeout_ns)
+
+
+async def cond_resched(k):
+    """cond_resched(), include/linux/sched.h: a voluntary preemption point.
+
+    On a non-preemptible kernel, the only place (besides sleeping) where
+    another task of this CPU gets to run; with full preemption it compiles
+    to nothing, and so it is nothing here.  need_resched is not modelled: the
+    CPU is offered, and the explorer decides whether someone else takes it."""
+    ts = _might_sleep(k, "cond_resched")
+    if k.execution.preemptive:
+        return
+    k.execution.lane_release(ts.task)
+    await access(None, SYNC)
 
 
 async def msleep(k, msecs):

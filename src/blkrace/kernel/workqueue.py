@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
 from blkrace.kernel.machine import cpumask, select_fallback_rq
-from blkrace.kernel.sched import PF_KTHREAD, PF_WQ_WORKER, kthread_run_on_cpu
+from blkrace.kernel.sched import PF_KTHREAD, PF_WQ_WORKER, cond_resched, kthread_run_on_cpu
 
 WQ_UNBOUND = 1 << 1
 WQ_MEM_RECLAIM = 1 << 3
@@ -169,6 +169,8 @@ async def process_one_work(k, w, work):
     if work.current_pool is w.pool:
         work.current_pool = None
     work.done.wake_all()
+    # "prevents a kworker from hogging CPU on !PREEMPTION kernels"
+    await cond_resched(k)
 
 
 def __queue_work(k, cpu, wq, work):

@@ -19,6 +19,7 @@ class Variant:
     expect: frozenset  # violation kinds expected; empty means "clean within bounds"
     summary: str
     allowed: frozenset = frozenset()  # kinds that may also show up (a rarer window)
+    preempt: bool | None = None  # the kernel's preemption model; None: the scenario's
 
 
 @dataclass
@@ -29,17 +30,24 @@ class Scenario:
     variants: dict = field(default_factory=dict)
     default_schedules: int = 2000
     max_steps: int = 20_000
+    preempt: bool = True  # CONFIG_PREEMPT (True) or CONFIG_PREEMPT_NONE (False), unless a variant says
+
+    def preempt_of(self, variant):
+        return self.preempt if variant.preempt is None else variant.preempt
 
     def build(self, execution, variant):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def builder(self, variant, lockdep=True):
+    def builder(self, variant, lockdep=True, preempt=None):
         """The engine's build callable for one variant.  ``lockdep=False`` turns
-        lockdep off for speed (a scenario's ``k.lockdep`` comes out None)."""
+        lockdep off for speed (a scenario's ``k.lockdep`` comes out None);
+        ``preempt`` overrides the variant's preemption model."""
+        preemptive = self.preempt_of(variant) if preempt is None else preempt
 
         def build(execution):
             if not lockdep:
                 execution.shared["lockdep"] = None
+            execution.set_preemptive(preemptive)
             self.build(execution, variant)
 
         return build
