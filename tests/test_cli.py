@@ -97,6 +97,8 @@ def _one_line_error(proc):
         (("check", "budget-rerun", "--schedules", "x"), "--schedules"),
         (("check", "budget-rerun", "--frobnicate"), "--frobnicate"),
         (("check",), "--all"),
+        (("check", "budget-rerun", "--preempt", "voluntary"), "valid: full, none"),
+        (("check", "--all", "--preempt", "full"), "--preempt goes with a scenario"),
         (("replay", "not-a-token"), "not a blkrace schedule token"),
     ],
 )
@@ -119,6 +121,35 @@ def test_token_of_another_scenario_or_model_is_refused(buggy_json):
     stale = encode(Schedule(sched.scenario, sched.variant, "", b"\0" * 8, sched.choices))
     assert "another version of the model" in _one_line_error(run("replay", stale))
     assert sched.fingerprint == model_fingerprint()
+
+
+def test_a_token_with_an_unknown_parameter_is_refused(buggy_json):
+    sched = decode(buggy_json["violations"][0]["token"])
+    assert sched.params == "preempt=full"
+    odd = encode(Schedule(sched.scenario, sched.variant, "hz=250", sched.fingerprint, sched.choices))
+    assert "unknown parameter 'hz=250'" in _one_line_error(run("replay", odd))
+
+
+def test_the_soft_lockup_and_its_token_carry_the_preemption_model():
+    # start-queues-in-teardown runs non-preemptible; a token found with
+    # --preempt full replays preemptible, whatever the variant's own model.
+    proc = run("check", "nvme-mpath-freeze", "--variant", "start-queues-in-teardown", "--json")
+    assert proc.returncode == 1, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["preempt"] == "none" and out["expectation_held"]
+    v = out["violations"][0]
+    assert v["kind"] == "soft_lockup" and v["message"].startswith("BUG: soft lockup - CPU#")
+    assert decode(v["token"]).params == "preempt=none"
+    again = json.loads(run("replay", v["token"], "--json").stdout)
+    assert [x["message"] for x in again["violations"]][0] == v["message"]
+    proc = run("check", "nvme-mpath-freeze", "--variant", "buggy", "--preempt", "full", "--json")
+    out = json.loads(proc.stdout)
+    assert out["preempt"] == "full" and "deadlock" in {x["kind"] for x in out["violations"]}
+    token = next(x["token"] for x in out["violations"] if x["kind"] == "deadlock")
+    replayed = run("replay", token, "--json")
+    assert replayed.returncode == 1, replayed.stderr  # it replays (a mismatch would be 2) and finds
+    again = json.loads(replayed.stdout)
+    assert again["preempt"] == "full" and "deadlock" in {x["kind"] for x in again["violations"]}
 
 
 def test_token_that_does_not_fit_the_model_is_refused(buggy_json):

@@ -447,7 +447,9 @@ def replay_cmd(
     if variant is not None:
         _resolve(s.name, variant)
         target = s.variants[variant]
-    build = s.builder(target, preempt=_preempt_of_token(sched))
+    preempt = _preempt_of_token(sched)
+    preemptive = s.preempt_of(target) if preempt is None else preempt
+    build = s.builder(target, preempt=preemptive)
     steps = max_steps or s.max_steps
     start = time.perf_counter()
     shared = {}
@@ -464,6 +466,7 @@ def replay_cmd(
             "scenario": s.name,
             "variant": target.name,
             "token_variant": sched.variant,
+            "preempt": _preempt_name(preemptive),
             "diverged": strategy.diverged_at[1] if strategy.diverged_at else None,
             "steps": result.steps,
             "time_ns": result.time_ns,
