@@ -22,6 +22,14 @@ Two switches the model sets while it builds (both about what a CPU is):
   ``max_starve_steps`` steps, as a starved task would run.  Without this a
   CPU spinning in a retry loop would stop virtual time, and no timeout,
   watchdog or hung-task check could ever see the spin.
+
+And one rule for spinning runs: once a task has been passed over for
+``max_starve_steps`` steps, the run is spinning, and from then on the engine
+schedules it fairly itself (least recently run first, the clock included; no
+more choices).  A lockup, hang or step-bound livelock a run shows after that
+point is one of a fair schedule, as in fair stateless model checking
+(Musuvathi and Qadeer, PLDI 2008), not an artefact of a strategy that keeps
+one CPU waiting while another spins.
 """
 
 from __future__ import annotations
@@ -96,6 +104,7 @@ class Execution:
         # Time passes while tasks run: see the module docstring.  None: never.
         self.spin_steps = spin_steps
         self._moved_at = 0  # the step of the last clock move
+        self._fair = False  # set once the run spins (a starvation rescue): see run()
         self.preemptive = True
         self._holders = {}  # lane -> [task, since_ns]: who has a non-preemptible lane
         self.hung_task_ns = hung_task_ns
@@ -294,7 +303,21 @@ class Execution:
                 starving = self._starving(opts)
                 if starving is not None:
                     opts, n, can_advance = [starving], 1, False
-            if n == 1 and not can_advance:
+                    if not self._fair:
+                        self._fair = True
+                        self.event(
+                            f"{starving.name} passed over for {self.max_starve_steps} steps: "
+                            "the run spins; from here on the scheduler is fair"
+                        )
+            if self._fair and n:
+                # A spinning run goes on under a fair scheduler (least recently
+                # run first, the clock included): a livelock or lockup it then
+                # shows is one of a fair schedule, not of a starved CPU.
+                task = min(opts, key=_by_ran_at)
+                if can_advance and self._moved_at < task.ran_at_step:
+                    self._advance()
+                    continue
+            elif n == 1 and not can_advance:
                 task = opts[0]
                 if forced is not None and forced(task):
                     self._end_reason = "pruned"
