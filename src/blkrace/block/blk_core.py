@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from blkrace.block import blk_mq
 from blkrace.block.types import BLK_MQ_REQ_NOWAIT, BLK_STS_AGAIN, BLK_STS_IOERR, REQ_NOWAIT
-from blkrace.engine import READ, access
+from blkrace.engine import READ, WRITE, access
 from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.locking.percpu_ref import percpu_ref_put, percpu_ref_tryget_live
-from blkrace.kernel.locking.wait import wait_event
+from blkrace.kernel.locking.wait import wait_event, wake_up
 
 EAGAIN = 11
 EBUSY = 16
@@ -89,6 +89,25 @@ async def blk_queue_enter(q, flags, lockdep_map=None):
         await access(q, READ)
         if blk_queue_dying(q):
             return -ENODEV
+
+
+async def blk_set_queue_dying(q):
+    """blk_set_queue_dying() (v5.12): DYING, a freeze that is never ended, and
+    every blk_queue_enter() waiter woken to see it (blk_mq_wake_waiters()'s
+    tag waiters are not woken here: a named gap)."""
+    await access(q, WRITE)
+    q.dying = True
+    q.k.execution.event(f"{q.name}: dying")
+    await blk_mq.blk_freeze_queue_start_non_owner(q)
+    await wake_up(q.k, q.mq_freeze_wq)  # "Make blk_queue_enter() reexamine the DYING flag."
+
+
+async def blk_cleanup_queue(q):
+    """blk_cleanup_queue() (v5.12): mark it dying, then drain what was queued
+    before (blk_freeze_queue()).  What follows (QUEUE_FLAG_DEAD, sync, exit
+    of the hctxs) frees nothing the model still looks at, and is left out."""
+    await blk_set_queue_dying(q)
+    await blk_mq.blk_mq_freeze_queue_wait(q)
 
 
 async def blk_queue_exit(q):

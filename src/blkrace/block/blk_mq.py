@@ -428,6 +428,9 @@ async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
     """__blk_mq_try_issue_directly(): budget, driver tag, ->queue_rq; else insert."""
     q = rq.q
     run_queue = True
+    # The flag test is a read another CPU races with (the unquiescer's
+    # clear): declared, so that the explorer may switch CPUs right here.
+    await access(q.queue_flags, READ)
     if blk_mq_hctx_stopped(hctx) or blk_queue_quiesced(q):
         # Quiesced: insert and leave it to blk_mq_unquiesce_queue()'s run.
         # But the unquiescer may clear the flag and find nothing pending

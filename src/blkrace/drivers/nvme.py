@@ -18,19 +18,29 @@ Seed 002's attempts are toggles that change exactly what the thread changes:
 * ``nvme-tcp-start-queues-in-teardown`` (Sagi's experiment): always restart
   the queues at the end of the teardown;
 * ``nvme-mpath-req-nowait`` (Hannes's proposal): REQ_NOWAIT on multipath bios;
+* ``nvme-remove-namespaces-unquiesce`` (1b95e8179160, v6.5): removing a
+  controller whose reset ended in failed reconnects unquiesces its I/O queues
+  first (found by the explorer here once ctrl_loss_tmo could expire);
 * ``nvme-tcp-fix-unbalanced-freeze`` (99dc264014d5, v6.5): the freeze starts
   in configure_io_queues() instead of the teardown (and is undone when the
   freeze wait times out).
 
-Left out: admin commands as such (the ANA log read is immediate), keep-alive,
-ctrl_loss_tmo and failed reconnects, namespace scanning beyond
-nvme_update_ns_info()'s freezes, per-node paths.
+Reconnects: the target may refuse connects (``ctrl.refuse_connects``); a
+failed setup retries every reconnect_delay (connect_work on nvme_wq) until
+ctrl_loss_tmo is spent, then the controller is deleted: its namespaces are
+removed (the path leaves the head after an SRCU grace period, the queue is
+marked dying and drained) and the I/O queues torn down for good.
+
+Left out: admin commands as such (the ANA log read is immediate, a refused
+connect fails before it), keep-alive, the error-recovery work of a timeout,
+Identify before the scan's freezes, nvme_kill_queues() of a DEAD controller,
+DELETING_NOIO, per-node paths; unbound workqueues run on the queuing CPU.
 """
 
 from __future__ import annotations
 
 from blkrace.block import blk_mq
-from blkrace.block.blk_core import blk_alloc_queue, direct_make_request, submit_bio_noacct
+from blkrace.block.blk_core import blk_alloc_queue, blk_cleanup_queue, direct_make_request, submit_bio_noacct
 from blkrace.block.types import (
     BLK_STS_IOERR,
     BLK_STS_OK,
@@ -42,18 +52,25 @@ from blkrace.block.types import (
     blk_mq_tag_set,
 )
 from blkrace.engine import NSEC_PER_SEC, NSEC_PER_USEC, READ, SYNC, WRITE, access
+from blkrace.kernel.bug import WARN_ON_ONCE
 from blkrace.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
+from blkrace.kernel.locking.rcu import synchronize_rcu
 from blkrace.kernel.locking.spinlock import spin_lock_irq, spin_unlock_irq, spinlock_t
 from blkrace.kernel.locking.srcu import srcu_read_lock, srcu_read_unlock, srcu_struct, synchronize_srcu
 from blkrace.kernel.machine import SOFTIRQ
 from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import run_in_context
 from blkrace.kernel.workqueue import (
+    INIT_DELAYED_WORK,
     INIT_WORK,
+    WORK_CPU_UNBOUND,
     WQ_HIGHPRI,
     WQ_MEM_RECLAIM,
+    WQ_UNBOUND,
     alloc_workqueue,
     cancel_work_sync,
+    flush_work,
+    queue_delayed_work_on,
     queue_work,
     queue_work_on,
 )
@@ -71,6 +88,11 @@ START_QUEUES_IN_TEARDOWN = Patch(
     "nvme-tcp-start-queues-in-teardown", "", "nvme-tcp: always nvme_start_queues() in the teardown (experiment)"
 )
 MPATH_REQ_NOWAIT = Patch("nvme-mpath-req-nowait", "", "nvme-multipath: REQ_NVME_MPATH | REQ_NOWAIT (proposal)")
+REMOVE_UNQUIESCE = Patch(
+    "nvme-remove-namespaces-unquiesce",
+    "1b95e8179160",
+    "nvme: fix possible hang when removing a controller during error recovery",
+)
 FREEZE_IN_SETUP = Patch(
     "nvme-tcp-fix-unbalanced-freeze", "99dc264014d5", "nvme-tcp: fix potential unbalanced freeze & unfreeze"
 )
@@ -83,6 +105,21 @@ NVME_ANA_OPTIMIZED, NVME_ANA_NONOPTIMIZED, NVME_ANA_INACCESSIBLE = 1, 2, 3
 NVME_SC_HOST_PATH_ERROR = 0x370
 NVME_SC_HOST_ABORTED_CMD = 0x371
 NVME_IO_TIMEOUT = 30 * NSEC_PER_SEC
+NVMF_DEF_RECONNECT_DELAY = 10  # seconds
+NVMF_DEF_CTRL_LOSS_TMO = 600  # seconds
+EBUSY, ENODEV, EINVAL, ECONNREFUSED = 16, 19, 22, 111
+
+
+class nvmf_ctrl_options:
+    """struct nvmf_ctrl_options: the reconnect policy (nvmf_parse_options())."""
+
+    __slots__ = ("reconnect_delay", "ctrl_loss_tmo", "max_reconnects")
+
+    def __init__(self, reconnect_delay=NVMF_DEF_RECONNECT_DELAY, ctrl_loss_tmo=NVMF_DEF_CTRL_LOSS_TMO):
+        self.reconnect_delay = reconnect_delay
+        self.ctrl_loss_tmo = ctrl_loss_tmo
+        # "opts->max_reconnects = DIV_ROUND_UP(ctrl_loss_tmo, opts->reconnect_delay)"; -1: forever
+        self.max_reconnects = -1 if ctrl_loss_tmo < 0 else -(-ctrl_loss_tmo // reconnect_delay)
 
 
 class nvme_request:
@@ -125,9 +162,15 @@ class nvme_ctrl:
         "io_cpu",
         "io_work",
         "responses",
+        "opts",
+        "nr_reconnects",
+        "connect_work",
+        "delete_work",
+        "scan_work",
+        "refuse_connects",
     )
 
-    def __init__(self, k, name, latency_ns, io_cpu):
+    def __init__(self, k, name, latency_ns, io_cpu, opts=None):
         self.k = k
         self.name = name
         self.state = NVME_CTRL_LIVE
@@ -143,6 +186,12 @@ class nvme_ctrl:
         self.io_cpu = io_cpu
         self.io_work = INIT_WORK(nvme_tcp_io_work, f"{name}->io_work", self)
         self.responses = []  # received on the socket, not yet processed
+        self.opts = opts or nvmf_ctrl_options()
+        self.nr_reconnects = 0
+        self.connect_work = INIT_DELAYED_WORK(nvme_tcp_reconnect_ctrl_work, f"{name}->connect_work", self)
+        self.delete_work = INIT_WORK(nvme_delete_ctrl_work, f"{name}->delete_work", self)
+        self.scan_work = INIT_WORK(nvme_scan_work, f"{name}->scan_work", self)
+        self.refuse_connects = 0  # the target side: how many connects it refuses from now on
 
 
 class nvme_ns:
@@ -505,10 +554,15 @@ async def nvme_tcp_configure_io_queues(k, ctrl, new):
     await nvme_tcp_start_io_queues(k, ctrl)
     await nvme_start_queues(k, ctrl)
     if not await nvme_wait_freeze_timeout(k, ctrl, NVME_IO_TIMEOUT):
-        # The freeze did not drain: the reconnect fails (99dc264014d5 unfreezes here).
+        # "If we timed out waiting for freeze we are likely to be stuck.
+        # Fail the controller initialization just to be safe."
         if k.patched(FREEZE_IN_SETUP):
-            await nvme_unfreeze(k, ctrl)
-        return -11
+            await nvme_unfreeze(k, ctrl)  # 99dc264014d5: the freeze ends with the attempt
+        # out_wait_freeze_timed_out:
+        await nvme_stop_queues(k, ctrl)
+        await nvme_tcp_stop_io_queues(k, ctrl)
+        await nvme_cancel_tagset(k, ctrl)
+        return -ENODEV
     await blk_mq.blk_mq_update_nr_hw_queues(ctrl.tagset, ctrl.tagset.nr_hw_queues)
     await nvme_unfreeze(k, ctrl)
     return 0
@@ -523,30 +577,171 @@ async def nvme_update_ns_info(k, ns):
     await blk_mq.blk_mq_unfreeze_queue(ns.head.disk)
 
 
-async def nvme_tcp_setup_ctrl(k, ctrl, new):
-    """nvme_tcp_setup_ctrl(): admin queue (with the ANA log), I/O queues, LIVE, scan."""
-    # nvme_tcp_configure_admin_queue() -> nvme_init_identify() -> nvme_mpath_init():
-    await nvme_read_ana_log(k, ctrl)
-    ret = await nvme_tcp_configure_io_queues(k, ctrl, new)
-    if ret:
-        return ret
-    await access(ctrl, WRITE)
-    if nvme_change_ctrl_state(ctrl, NVME_CTRL_LIVE):
-        await nvme_kick_requeue_lists(k, ctrl)
-    # nvme_start_ctrl() -> nvme_queue_scan() -> ... nvme_update_ns_info()
-    for ns in ctrl.namespaces:
+async def nvme_scan_work(k, work):
+    """nvme_scan_work(): validate every namespace (nvme_validate_ns() -> nvme_update_ns_info())."""
+    ctrl = work.data
+    await access(ctrl, READ)
+    # "No tagset on a live ctrl means IO queues could not created"
+    if ctrl.state != NVME_CTRL_LIVE or ctrl.tagset is None:
+        return
+    for ns in list(ctrl.namespaces):
         await nvme_update_ns_info(k, ns)
+
+
+async def nvme_queue_scan(k, ctrl):
+    """nvme_queue_scan(): "Only new queue scan work when admin and IO queues are both alive"."""
+    if ctrl.state == NVME_CTRL_LIVE and ctrl.tagset is not None:
+        await queue_work(k, k.nvme_wq, ctrl.scan_work)
+
+
+async def nvme_start_ctrl(k, ctrl):
+    """nvme_start_ctrl(): (keep-alive and AEN left out) the scan, and the I/O queues started."""
+    await nvme_queue_scan(k, ctrl)
+    await nvme_start_queues(k, ctrl)
+
+
+async def nvme_tcp_configure_admin_queue(k, ctrl, new):
+    """nvme_tcp_configure_admin_queue(): connect the admin queue, identify
+    (nvme_init_identify() -> nvme_mpath_init() reads the ANA log)."""
+    await access(ctrl, WRITE)
+    if ctrl.refuse_connects:
+        ctrl.refuse_connects -= 1
+        k.execution.event(f"{ctrl.name}: failed to connect queue: 0 ret=-111")
+        return -ECONNREFUSED
+    await nvme_read_ana_log(k, ctrl)
     return 0
 
 
+async def nvme_tcp_setup_ctrl(k, ctrl, new):
+    """nvme_tcp_setup_ctrl(): admin queue, I/O queues, LIVE, start (and scan)."""
+    ret = await nvme_tcp_configure_admin_queue(k, ctrl, new)
+    if ret:
+        return ret
+    ret = await nvme_tcp_configure_io_queues(k, ctrl, new)
+    if ret:
+        return ret  # destroy_admin: the admin queue is not modelled
+    await access(ctrl, WRITE)
+    if not nvme_change_ctrl_state(ctrl, NVME_CTRL_LIVE):
+        # "state change failure is ok if we started ctrl delete"
+        WARN_ON_ONCE(k, ctrl.state != NVME_CTRL_DELETING)
+        # destroy_io:
+        await nvme_stop_queues(k, ctrl)
+        await nvme_tcp_stop_io_queues(k, ctrl)
+        await nvme_cancel_tagset(k, ctrl)
+        return -EINVAL
+    await nvme_kick_requeue_lists(k, ctrl)  # from nvme_change_ctrl_state(LIVE)
+    await nvme_start_ctrl(k, ctrl)
+    return 0
+
+
+def nvmf_should_reconnect(ctrl):
+    """nvmf_should_reconnect(): attempts left before ctrl_loss_tmo is spent."""
+    return ctrl.opts.max_reconnects == -1 or ctrl.nr_reconnects < ctrl.opts.max_reconnects
+
+
+async def nvme_tcp_reconnect_or_remove(k, ctrl):
+    """nvme_tcp_reconnect_or_remove(): try again in reconnect_delay, or delete the controller."""
+    await access(ctrl, READ)
+    if ctrl.state != NVME_CTRL_CONNECTING:
+        # "If we are resetting/deleting then do nothing"
+        WARN_ON_ONCE(k, ctrl.state in (NVME_CTRL_NEW, NVME_CTRL_LIVE))
+        return
+    if nvmf_should_reconnect(ctrl):
+        k.execution.event(f"{ctrl.name}: Reconnecting in {ctrl.opts.reconnect_delay} seconds...")
+        await queue_delayed_work_on(
+            k, WORK_CPU_UNBOUND, k.nvme_wq, ctrl.connect_work, ctrl.opts.reconnect_delay * NSEC_PER_SEC
+        )
+    else:
+        k.execution.event(f"{ctrl.name}: Removing controller...")
+        await nvme_delete_ctrl(k, ctrl)
+
+
+async def nvme_tcp_reconnect_ctrl_work(k, work):
+    """nvme_tcp_reconnect_ctrl_work() (connect_work)."""
+    ctrl = work.data
+    ctrl.nr_reconnects += 1
+    if await nvme_tcp_setup_ctrl(k, ctrl, False):
+        k.execution.event(f"{ctrl.name}: Failed reconnect attempt {ctrl.nr_reconnects}")
+        await nvme_tcp_reconnect_or_remove(k, ctrl)
+        return
+    k.execution.event(f"{ctrl.name}: Successfully reconnected ({ctrl.nr_reconnects} attempt)")
+    ctrl.nr_reconnects = 0
+
+
 async def nvme_reset_ctrl_work(k, work):
-    """nvme_reset_ctrl_work() (nvme-tcp): teardown, CONNECTING, setup."""
+    """nvme_reset_ctrl_work() (nvme-tcp): teardown, CONNECTING, setup; on failure, reconnect or remove."""
     ctrl = work.data
     await nvme_tcp_teardown_io_queues(k, ctrl, False)
     await access(ctrl, WRITE)
     if not nvme_change_ctrl_state(ctrl, NVME_CTRL_CONNECTING):
+        WARN_ON_ONCE(k, ctrl.state != NVME_CTRL_DELETING)  # "ok if we started ctrl delete"
         return
-    await nvme_tcp_setup_ctrl(k, ctrl, False)
+    if await nvme_tcp_setup_ctrl(k, ctrl, False):
+        # out_fail:
+        ctrl.nr_reconnects += 1
+        await nvme_tcp_reconnect_or_remove(k, ctrl)
+
+
+# ---------------------------------------------------------------- delete
+
+
+async def nvme_delete_ctrl(k, ctrl):
+    """nvme_delete_ctrl(): DELETING, then the delete work (nvme_delete_wq)."""
+    await access(ctrl, WRITE)
+    if not nvme_change_ctrl_state(ctrl, NVME_CTRL_DELETING):
+        return -EBUSY
+    if not await queue_work(k, k.nvme_delete_wq, ctrl.delete_work):
+        return -EBUSY
+    return 0
+
+
+async def nvme_delete_ctrl_work(k, work):
+    """nvme_delete_ctrl_work() -> nvme_do_delete_ctrl()."""
+    ctrl = work.data
+    k.execution.event(f"{ctrl.name}: Removing ctrl")
+    await flush_work(k, ctrl.reset_work)
+    await nvme_remove_namespaces(k, ctrl)
+    await nvme_tcp_delete_ctrl(k, ctrl)
+
+
+async def nvme_remove_namespaces(k, ctrl):
+    """nvme_remove_namespaces(): after any scan, every namespace goes."""
+    if k.patched(REMOVE_UNQUIESCE):
+        # 1b95e8179160: "Unquiesce io queues so any pending IO won't hang":
+        # a reset that ended in a failed reconnect left them quiesced, and
+        # blk_cleanup_queue() below waits for the requests parked there.
+        await nvme_start_queues(k, ctrl)
+    await flush_work(k, ctrl.scan_work)  # "prevent racing with ns scanning"
+    ns_list, ctrl.namespaces = ctrl.namespaces, []
+    for ns in ns_list:
+        await nvme_ns_remove(k, ns)
+
+
+async def nvme_ns_remove(k, ns):
+    """nvme_ns_remove() (v5.12): out of the head's path list, wait for the
+    submitters that may still use it, then tear its queue down."""
+    head = ns.head
+    await access(head, WRITE)
+    head.list.remove(ns)  # list_del_rcu(&ns->siblings) under subsys->lock
+    await synchronize_rcu(k)  # "guarantee not available in head->list"
+    nvme_mpath_clear_current_path(ns)
+    await synchronize_srcu(k, head.srcu)  # "wait for concurrent submissions"
+    await blk_cleanup_queue(ns.queue)  # del_gendisk() + blk_cleanup_queue()
+    await nvme_mpath_check_last_path(k, ns)
+
+
+async def nvme_mpath_check_last_path(k, ns):
+    """nvme_mpath_check_last_path(): the last path gone, kick the parked
+    bios so that they fail (kblockd_schedule_work(&head->requeue_work))."""
+    head = ns.head
+    await access(head, READ)
+    if not head.list:
+        await queue_work(k, k.kblockd_workqueue, head.requeue_work)
+
+
+async def nvme_tcp_delete_ctrl(k, ctrl):
+    """nvme_tcp_delete_ctrl() -> nvme_tcp_teardown_ctrl(ctrl, true): the I/O queues, for good."""
+    await nvme_tcp_teardown_io_queues(k, ctrl, True)
 
 
 # ------------------------------------------------------------------ setup
@@ -554,8 +749,10 @@ async def nvme_reset_ctrl_work(k, work):
 
 def nvme_alloc_subsystem(k, name="nvme0n1", nr_ctrls=2, queue_depth=2, latency_us=100, ana_states=None):
     """Controllers, their namespaces (one each) and the multipath head over them."""
-    k.nvme_reset_wq = alloc_workqueue(k, "nvme-reset-wq", 0)
-    k.nvme_wq = alloc_workqueue(k, "nvme-wq", 0)
+    # nvme_core_init(): unbound, reclaim-safe workqueues
+    k.nvme_reset_wq = alloc_workqueue(k, "nvme-reset-wq", WQ_UNBOUND | WQ_MEM_RECLAIM)
+    k.nvme_wq = alloc_workqueue(k, "nvme-wq", WQ_UNBOUND | WQ_MEM_RECLAIM)
+    k.nvme_delete_wq = alloc_workqueue(k, "nvme-delete-wq", WQ_UNBOUND | WQ_MEM_RECLAIM)
     k.nvme_tcp_wq = alloc_workqueue(k, "nvme_tcp_wq", WQ_MEM_RECLAIM | WQ_HIGHPRI)
     head = nvme_ns_head(k, name)
     head.disk = blk_alloc_queue(k, name, nvme_ns_head_submit_bio)

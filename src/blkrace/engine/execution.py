@@ -87,6 +87,8 @@ class Execution:
         shared=None,
         spin_steps=20,
     ):
+        if spin_steps is not None and spin_steps < 1:
+            raise ValueError("spin_steps must be at least 1 (or None: time never passes by itself)")
         self.strategy = strategy
         # State that outlives one run: what a campaign's runs have in common
         # (lockdep's dependency graph lives across a boot, so across runs).
@@ -104,6 +106,7 @@ class Execution:
         # Time passes while tasks run: see the module docstring.  None: never.
         self.spin_steps = spin_steps
         self._moved_at = 0  # the step of the last clock move
+        self._spin_check_at = spin_steps or 0  # when to look again whether time passes
         self._fair = False  # set once the run spins (a starvation rescue): see run()
         self.preemptive = True
         self._holders = {}  # lane -> [task, since_ns]: who has a non-preemptible lane
@@ -159,6 +162,8 @@ class Execution:
             if stack[i][0] is task:
                 del stack[i]
                 self._excl -= 1
+                if not stack:
+                    self._lane_freed(lane)
                 return
         raise ModelError(f"lane_pop: {task.name} holds no exclusion on lane {lane}")
 
@@ -211,6 +216,15 @@ class Execution:
         if held is not None and held[0] is task:
             del self._holders[task.lane]
             self._excl -= 1
+            self._lane_freed(task.lane)
+
+    def _lane_freed(self, lane):
+        """Tasks that waited for ``lane`` may run from now: waiting for a
+        CPU that someone held is not being passed over by the scheduler."""
+        steps = self.steps
+        for t in self.runnable:
+            if t.lane == lane and t.ran_at_step < steps:
+                t.ran_at_step = steps
 
     def _lane_take(self, task):
         lane = task.lane
@@ -287,13 +301,10 @@ class Execution:
                 can_advance = timers.live > 0
             else:
                 can_advance = timers.active > 0 and self._clock_may_pass(opts)
-                if (
-                    spin_steps is not None
-                    and self.steps - self._moved_at >= spin_steps
-                    and timers.active
-                    and self._time_passes(opts)
-                ):
-                    continue
+                if spin_steps is not None and self.steps >= self._spin_check_at and timers.active:
+                    if self._time_passes(opts):
+                        continue
+                    self._spin_check_at = self.steps + spin_steps
             if self.steps >= max_steps:
                 if n or can_advance:
                     self._livelock()
@@ -380,6 +391,7 @@ class Execution:
         the explorer).  Returns whether the clock moved."""
         if self.max_delay_ns is None:
             return False
+        self._spin_check_at = self.steps + self.spin_steps
         oldest = self.now
         for t in opts:
             if t.level:
@@ -393,9 +405,10 @@ class Execution:
             # not passed over longer than a task would be (max_starve_steps):
             # a spinning task cannot stop time.  A daemon only observes, so
             # it fires at once.
-            if not timer.daemon and (
-                self.max_starve_steps is None or self.steps - self._moved_at <= self.max_starve_steps
-            ):
+            if timer.daemon:
+                self._fire_daemons(timer.deadline)
+                return True
+            if self.max_starve_steps is None or self.steps - self._moved_at <= self.max_starve_steps:
                 return False
             self._advance()
             return True
@@ -407,6 +420,31 @@ class Execution:
             self._record("timer", None, None, "time passes")
         self._check_hung()
         return True
+
+    def _fire_daemons(self, deadline):
+        """Move the clock to ``deadline`` and fire the daemon timers due then,
+        in order, up to the first ordinary one (whose firing stays a choice)."""
+        timers = self.timers
+        self.now = deadline
+        self._moved_at = self.steps
+        prev = self.current
+        while not self._stopped:
+            timer = timers.next_timer()
+            if timer is None or timer.deadline > self.now or not timer.daemon:
+                break
+            timers.pop_due(self.now, timers.seq)
+            if self.traced:
+                self._record("timer", None, None, f"timer {timer.name} fires")
+            self.current = None
+            try:
+                timer.fn(*timer.args)
+            except StopRun as stop:
+                self.stop(stop.violation)
+            except Exception as exc:  # noqa: BLE001
+                self._model_error(None, exc, where=f"timer {timer.name}")
+        self.current = prev
+        if not self._stopped:
+            self._check_hung()
 
     def _drive(self, task, value):
         """Send ``value`` into ``task`` and file the trap it yields next."""
@@ -530,6 +568,7 @@ class Execution:
         if deadline > self.now:
             self.now = deadline
         self._moved_at = self.steps
+        self._spin_check_at = self.steps + (self.spin_steps or 0)
         if self.traced:
             self._record("timer", None, None, "clock advances")
         max_seq = timers.seq

@@ -6,6 +6,11 @@ task going if it can (no preemption), else takes the lowest task, and never
 advances the clock unless it must.  A candidate is kept when its run finds a
 violation of the same origin and is smaller in shortlex order: fewer steps,
 then fewer choices, then smaller choice values (Hypothesis's sort_key).
+
+Two budgets bound the work: ``budget`` candidate runs, and ``step_budget``
+steps replayed over all of them (a soft lockup's run is tens of thousands of
+steps long: time has to pass).  Both count work, not seconds, so a shrink
+gives the same answer on any machine.
 """
 
 from __future__ import annotations
@@ -29,19 +34,24 @@ def _try(build, choices, origin, max_steps):
     return result
 
 
-def shrink(build, choices, origin, *, max_steps=50_000, budget=300):
+def shrink(build, choices, origin, *, max_steps=50_000, budget=300, step_budget=600_000):
     """Return the smallest choice list found that still shows ``origin``."""
     best = _try(build, list(choices), origin, max_steps)
     if best is None:
         return list(choices)
     tries = 0
+    spent = best.steps
 
     def attempt(candidate):
-        nonlocal best, tries
+        nonlocal best, tries, spent
         if tries >= budget:
+            return False
+        if spent >= step_budget:
+            tries = budget  # out of steps: every loop below stops
             return False
         tries += 1
         result = _try(build, candidate, origin, max_steps)
+        spent += result.steps if result is not None else best.steps
         if result is not None and _key(result) < _key(best):
             best = result
             return True

@@ -83,9 +83,23 @@ class Kernel:
         execution.wake_hook = self._select_task_rq
 
     def _select_task_rq(self, task):
-        """select_task_rq() at wake-up: a task whose CPU went inactive wakes elsewhere."""
+        """select_task_rq() at wake-up: a task whose CPU went inactive wakes
+        elsewhere; on a non-preemptible kernel, a task free to move does not
+        wake behind a CPU whose running task will not give it up, if another
+        CPU has none (select_idle_sibling(), in its simplest form)."""
         ts = task.data
-        if ts is None or ts.context != TASK or self.cpu_active_mask.bits >> ts.cpu & 1:
+        if ts is None or ts.context != TASK:
+            return
+        ex = self.execution
+        if not ex.preemptive and (ts.allowed is None or ts.allowed.bits & (ts.allowed.bits - 1)):
+            held = ex.lane_holder(ts.cpu)
+            if held is not None and held[0] is not task:
+                for cpu in self.cpu_active_mask:
+                    if (ts.allowed is None or ts.allowed.bits >> cpu & 1) and ex.lane_holder(cpu) is None:
+                        ex.move(task, cpu)
+                        ts.cpu = cpu
+                        return
+        if self.cpu_active_mask.bits >> ts.cpu & 1:
             return
         if ts.allowed is not None and ts.allowed.bits == 1 << ts.cpu:
             return  # a per-CPU thread stays with its CPU (parked while it is down)

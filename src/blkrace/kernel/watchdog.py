@@ -56,9 +56,12 @@ def is_softlockup(k, touch_ts):
 
 def watchdog_timer_fn(k, cpu):
     """watchdog_timer_fn(): the per-CPU hrtimer (interrupt context)."""
-    if not k.cpu_online_mask.bits >> cpu & 1:
-        return  # watchdog_disable() on the way down; not re-armed
     _arm(k, cpu)  # hrtimer_forward_now()
+    if not k.cpu_online_mask.bits >> cpu & 1:
+        # Offline: the kernel cancels the timer (watchdog_disable()) and
+        # starts it again when the CPU comes back; here it keeps ticking
+        # and looks at nothing meanwhile.
+        return
     held = k.execution.lane_holder(cpu)
     if held is None:
         return  # the CPU has scheduled since: softlockup_fn() touched the timestamp

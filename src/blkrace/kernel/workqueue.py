@@ -75,14 +75,23 @@ def alloc_workqueue(k, name, flags):
 
 
 class worker_pool:
-    __slots__ = ("k", "cpu", "highpri", "worklist", "idle", "workers", "nr_running", "name", "disassociated")
+    """struct worker_pool: a CPU's bound pool, or an unbound one (``cpu`` -1).
 
-    def __init__(self, k, cpu, highpri):
+    An unbound pool's workers may run on any CPU and are not concurrency
+    managed (WORKER_UNBOUND is a NOT_RUNNING flag): every work queued there
+    gets a worker of its own, an idle one or a new one.  The kernel keeps
+    unbound pools per NUMA node and attribute set; the model has one."""
+
+    __slots__ = ("k", "cpu", "highpri", "worklist", "idle", "workers", "nr_running", "name", "disassociated", "unbound")
+
+    def __init__(self, k, cpu, highpri, unbound=False):
         self.k = k
         self.cpu = cpu
         self.highpri = highpri
-        self.disassociated = not k.cpu_online_mask.bits >> cpu & 1  # POOL_DISASSOCIATED
-        self.name = f"pool{cpu}{'H' if highpri else ''}"
+        self.unbound = unbound
+        # POOL_DISASSOCIATED: a bound pool whose CPU is down
+        self.disassociated = not unbound and not k.cpu_online_mask.bits >> cpu & 1
+        self.name = f"pool{'U' if unbound else cpu}{'H' if highpri else ''}"
         self.worklist = []
         self.idle = WaitQueue(f"{self.name}.idle", idle=True)
         self.workers = []
@@ -101,12 +110,15 @@ class worker:
     def sleeping(self):
         """wq_worker_sleeping(): the last running worker sleeps; start another if work waits."""
         pool = self.pool
+        if pool.unbound:
+            return  # not concurrency managed
         pool.nr_running -= 1
         if pool.nr_running == 0 and pool.worklist:
             wake_up_worker(pool)
 
     def running(self):
-        self.pool.nr_running += 1
+        if not self.pool.unbound:
+            self.pool.nr_running += 1
 
 
 def worker_pool_of(k, cpu, highpri):
@@ -116,13 +128,29 @@ def worker_pool_of(k, cpu, highpri):
     return pool
 
 
-def create_worker(pool):
-    """create_worker(): a new kworker/N:MH bound to the pool's CPU, counted running."""
+def unbound_pool_of(k, highpri):
+    """The unbound pool (of a WQ_UNBOUND workqueue)."""
+    pool = k.worker_pools.get((-1, highpri))
+    if pool is None:
+        pool = k.worker_pools[(-1, highpri)] = worker_pool(k, -1, highpri, unbound=True)
+    return pool
+
+
+def create_worker(pool, cpu=None):
+    """create_worker(): a new kworker/N:MH bound to the pool's CPU, counted
+    running; an unbound pool's kworker/uN:M starts on ``cpu`` and may move."""
+    k = pool.k
     w = worker(pool, len(pool.workers))
     pool.workers.append(w)
+    if pool.unbound:
+        comm = f"kworker/u{k.nr_cpu_ids * 2}:{w.id}{'H' if pool.highpri else ''}"
+        w.ts = kthread_run_on_cpu(k, worker_thread, comm, cpu, w, flags=PF_KTHREAD | PF_WQ_WORKER)
+        w.ts.worker = w
+        w.ts.allowed = None
+        return w
     pool.nr_running += 1
     comm = f"kworker/{pool.cpu}:{w.id}{'H' if pool.highpri else ''}"
-    w.ts = kthread_run_on_cpu(pool.k, worker_thread, comm, pool.cpu, w, flags=PF_KTHREAD | PF_WQ_WORKER)
+    w.ts = kthread_run_on_cpu(k, worker_thread, comm, pool.cpu, w, flags=PF_KTHREAD | PF_WQ_WORKER)
     w.ts.worker = w
     if pool.disassociated:
         # A pool whose CPU is down runs its workers anywhere (unbind_workers()).
@@ -131,11 +159,11 @@ def create_worker(pool):
     return w
 
 
-def wake_up_worker(pool):
+def wake_up_worker(pool, cpu=None):
     """wake_up_worker(): wake an idle worker, creating one if none is idle."""
     if pool.idle.wake_one() is None:
-        create_worker(pool)
-    else:
+        create_worker(pool, cpu)
+    elif not pool.unbound:
         pool.nr_running += 1
 
 
@@ -146,9 +174,10 @@ async def worker_thread(k, w):
     while True:
         if not pool.worklist:
             # Idle until woken; the waker counts us running again (wake_up_worker).
-            pool.nr_running -= 1
+            if not pool.unbound:
+                pool.nr_running -= 1
             await pool.idle.park(hung_check=False)
-            if not pool.disassociated and w.ts.cpu != pool.cpu:
+            if not pool.unbound and not pool.disassociated and w.ts.cpu != pool.cpu:
                 k.execution.move(w.ts.task, pool.cpu)  # WORKER_REBOUND: back home
                 w.ts.cpu = pool.cpu
             continue
@@ -175,11 +204,18 @@ async def process_one_work(k, w, work):
 
 def __queue_work(k, cpu, wq, work):
     """__queue_work(): put a PENDING work on a pool (atomic under pool->lock)."""
-    if cpu == WORK_CPU_UNBOUND or wq.flags & WQ_UNBOUND:
+    unbound = wq.flags & WQ_UNBOUND
+    if cpu == WORK_CPU_UNBOUND or unbound:
         cur = k.execution.current
         cpu = cur.data.cpu if cur is not None and cur.data is not None else 0
+    highpri = bool(wq.flags & WQ_HIGHPRI)
     # Non-reentrancy: a work still running somewhere is queued behind itself there.
-    pool = work.current_pool or worker_pool_of(k, cpu, bool(wq.flags & WQ_HIGHPRI))
+    pool = work.current_pool or (unbound_pool_of(k, highpri) if unbound else worker_pool_of(k, cpu, highpri))
+    if pool.unbound:
+        pool.worklist.append(work)
+        work.queued_pool = pool
+        wake_up_worker(pool, cpu)  # not concurrency managed: a worker for every work
+        return
     if not pool.workers:
         create_worker(pool)
     pool.worklist.append(work)

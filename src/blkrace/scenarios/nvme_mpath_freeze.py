@@ -19,17 +19,21 @@ cycle when there is one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from blkrace.block.blk_mq import QUIESCE_INSERT_RERUN
 from blkrace.drivers.nvme import (
     FREEZE_IN_SETUP,
     MPATH_REQ_NOWAIT,
     NVME_ANA_INACCESSIBLE,
     NVME_ANA_OPTIMIZED,
+    NVMF_DEF_CTRL_LOSS_TMO,
     REMOVE_DIRECT_MAKE_REQUEST,
     START_QUEUES_IN_TEARDOWN,
     SUBMIT_BIO_DIRECT,
     nvme_alloc_subsystem,
     nvme_reset_ctrl,
+    nvmf_ctrl_options,
 )
 from blkrace.engine import NSEC_PER_USEC, choose, sleep
 from blkrace.kernel.boot import boot
@@ -41,8 +45,10 @@ from blkrace.scenarios.workloads import sync_reader
 
 
 async def reset_controller(k, ctrl):
-    """`echo 1 > /sys/class/nvme/nvme0/reset_controller`, some time into the I/O."""
+    """`echo 1 > /sys/class/nvme/nvme0/reset_controller`, some time into the I/O;
+    the target may refuse the first connect (the host retries in reconnect_delay)."""
     await sleep(await choose(3, "when the reset comes (x 50 us)") * 50 * NSEC_PER_USEC)
+    ctrl.refuse_connects = await choose(2, "connects the target refuses")
     await nvme_reset_ctrl(k, ctrl)
 
 
@@ -53,12 +59,20 @@ async def ana_change(k, ctrl):
     await queue_work(k, k.nvme_wq, ctrl.ana_work)
 
 
+@dataclass
 class NvmeMpathFreeze(Scenario):
+    # nvme connect --ctrl-loss-tmo: 600 s by default, so a refused connect is
+    # retried and the controller comes back.  Shorter (tests use 10 s, one
+    # attempt) and the refused reconnect deletes the controller instead.
+    ctrl_loss_tmo: int = NVMF_DEF_CTRL_LOSS_TMO
+
     def build(self, execution, variant):
         k = boot(execution, nr_cpus=2, patches=variant.patches, hotplug=False, watchdog=True)
         head, ctrls = nvme_alloc_subsystem(
             k, nr_ctrls=2, queue_depth=1, latency_us=100, ana_states=[NVME_ANA_OPTIMIZED, NVME_ANA_INACCESSIBLE]
         )
+        for ctrl in ctrls:
+            ctrl.opts = nvmf_ctrl_options(ctrl_loss_tmo=self.ctrl_loss_tmo)
         task_run_on_cpu(k, sync_reader, "fio-0", 0, head.disk, 2)
         task_run_on_cpu(k, sync_reader, "fio-1", 1, head.disk, 2)
         task_run_on_cpu(k, reset_controller, "admin", 0, ctrls[0])

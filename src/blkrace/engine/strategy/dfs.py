@@ -137,6 +137,11 @@ class DFS:
         msg = task.pending
         if msg is None or msg[1] is None:
             return None
+        ex = self._execution
+        if not ex.preemptive and not task.level and ex.lane_holder(task.lane) is None:
+            # Its next step also takes a non-preemptible CPU, which every
+            # other task of that CPU then waits for: dependent with all.
+            return None
         obj = msg[1]
         oid = self._oids.get(id(obj))
         if oid is None:
