@@ -13,7 +13,6 @@ from __future__ import annotations
 from blkrace.block import blk_mq
 from blkrace.block.types import BLK_MQ_REQ_NOWAIT, BLK_STS_AGAIN, BLK_STS_IOERR, REQ_NOWAIT
 from blkrace.engine import READ, WRITE, access
-from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.locking.percpu_ref import percpu_ref_put, percpu_ref_tryget_live
 from blkrace.kernel.locking.wait import wait_event, wake_up
 
@@ -63,14 +62,6 @@ def blk_queue_dying(q):
     return q.dying
 
 
-def blk_queue_enter_annotate(k, lockdep_map):
-    """rwsem_acquire_read() + rwsem_release() on the queue's lockdep map (v6.13,
-    f1be1788a32e): entering is "taking the freeze for read" for an instant, so
-    lockdep sees every lock held around an entry as ordered before the freeze."""
-    lock_acquire(k, lockdep_map, read=1)
-    lock_release(k, lockdep_map)
-
-
 async def blk_queue_enter(q, flags, lockdep_map=None):
     """blk_queue_enter(): a reference on q_usage_counter, waiting while the queue is frozen.
 
@@ -80,7 +71,7 @@ async def blk_queue_enter(q, flags, lockdep_map=None):
     k = q.k
     while True:
         if await percpu_ref_tryget_live(q.q_usage_counter):  # blk_try_enter_queue()
-            blk_queue_enter_annotate(k, lockdep_map or q.q_lockdep_map)
+            blk_mq.blk_queue_enter_annotate(k, lockdep_map or q.q_lockdep_map)
             return 0
         if flags & BLK_MQ_REQ_NOWAIT:
             return -EBUSY

@@ -223,6 +223,14 @@ QUIESCE_INSERT_RERUN = Patch(
 )
 
 
+def blk_queue_enter_annotate(k, lockdep_map):
+    """rwsem_acquire_read() + rwsem_release() on the queue's lockdep map (v6.13,
+    f1be1788a32e): entering is "taking the freeze for read" for an instant, so
+    lockdep sees every lock held around an entry as ordered before the freeze."""
+    lock_acquire(k, lockdep_map, read=1)
+    lock_release(k, lockdep_map)
+
+
 def blk_queue_quiesced(q):
     return bool(q.queue_flags.bits >> QUEUE_FLAG_QUIESCED & 1)
 
@@ -361,8 +369,7 @@ async def blk_mq_submit_bio_direct(bio):
         bio.submitter = q.k.current.comm
     if not await percpu_ref_tryget_live(q.q_usage_counter):  # blk_queue_enter(q, BLK_MQ_REQ_NOWAIT)
         return False
-    lock_acquire(q.k, q.io_lockdep_map, read=1)  # as if v6.13: bio_queue_enter()'s annotation
-    lock_release(q.k, q.io_lockdep_map)
+    blk_queue_enter_annotate(q.k, q.io_lockdep_map)  # as if v6.13: bio_queue_enter()'s annotation
     await blk_mq_submit_bio(bio)
     return True
 

@@ -294,6 +294,7 @@ class Execution:
         traced = self.traced
         spin_steps = self.spin_steps
         preemptive = self.preemptive
+        fair = self._fair
         while not self._stopped:
             opts = [t for t in runnable if eligible(t)] if self._excl else runnable
             n = len(opts)
@@ -314,13 +315,13 @@ class Execution:
                 starving = self._starving(opts)
                 if starving is not None:
                     opts, n, can_advance = [starving], 1, False
-                    if not self._fair:
-                        self._fair = True
+                    if not fair:
+                        fair = self._fair = True
                         self.event(
                             f"{starving.name} passed over for {self.max_starve_steps} steps: "
                             "the run spins; from here on the scheduler is fair"
                         )
-            if self._fair and n:
+            if fair and n:
                 # A spinning run goes on under a fair scheduler (least recently
                 # run first, the clock included): a livelock or lockup it then
                 # shows is one of a fair schedule, not of a starved CPU.
