@@ -161,3 +161,31 @@ def test_without_1b95e8179160_deleting_a_controller_after_a_failed_reset_hangs()
     # What is left is the bio that picked nvme0 just before its removal and
     # enters the dying queue after it (EIO): noted, not analysed.
     assert set(fixed.kinds()) <= {"io_error"}
+
+
+def test_a_timeout_on_a_live_controller_starts_error_recovery():
+    """A target that answers after 60 s: at 30 s the request times out on a
+    LIVE controller, err_work tears the queues down (the request fails over to
+    the head), reconnects 10 s later, resubmits, and times out again; the
+    reader is a hung task after 120 s."""
+    from blkrace.drivers.nvme import NVME_ANA_OPTIMIZED, nvme_alloc_subsystem
+    from blkrace.engine.campaign import run_once
+    from blkrace.kernel.boot import boot
+    from blkrace.kernel.sched import task_run_on_cpu
+    from blkrace.scenarios.workloads import sync_reader
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        head, _ = nvme_alloc_subsystem(
+            k, nr_ctrls=1, queue_depth=1, latency_us=60_000_000, ana_states=[NVME_ANA_OPTIMIZED]
+        )
+        task_run_on_cpu(k, sync_reader, "fio-0", 0, head.disk, 1)
+
+    result, _ = run_once(build, make_strategy("pct", 0), 0, max_steps=20_000, traced=True)
+    events = [st.what for st in result.trace if st.kind == "event"]
+    assert any("timeout request" in e for e in events)
+    assert any("starting error recovery" in e for e in events)
+    assert any("Reconnecting in 10 seconds" in e for e in events)
+    assert sum("timeout request" in e for e in events) >= 2
+    assert [v.kind for v in result.violations] == ["hung_task"]
+    assert "fio-0 blocked for more than 120 seconds" in result.violations[0].message

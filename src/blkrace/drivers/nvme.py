@@ -31,8 +31,12 @@ ctrl_loss_tmo is spent, then the controller is deleted: its namespaces are
 removed (the path leaves the head after an SRCU grace period, the queue is
 marked dying and drained) and the I/O queues torn down for good.
 
+A request that times out on a LIVE controller starts error recovery
+(err_work: teardown, unquiesce to fail fast, reconnect after reconnect_delay);
+on a controller that is not LIVE it is failed at once as host-aborted.
+
 Left out: admin commands as such (the ANA log read is immediate, a refused
-connect fails before it), keep-alive, the error-recovery work of a timeout,
+connect fails before it; the admin queue's teardown), keep-alive,
 Identify before the scan's freezes, nvme_kill_queues() of a DEAD controller,
 DELETING_NOIO, per-node paths; unbound workqueues run on the queuing CPU.
 """
@@ -42,6 +46,8 @@ from __future__ import annotations
 from blkrace.block import blk_mq
 from blkrace.block.blk_core import blk_alloc_queue, blk_cleanup_queue, direct_make_request, submit_bio_noacct
 from blkrace.block.types import (
+    BLK_EH_DONE,
+    BLK_EH_RESET_TIMER,
     BLK_STS_IOERR,
     BLK_STS_OK,
     BLK_STS_RESOURCE,
@@ -167,6 +173,7 @@ class nvme_ctrl:
         "connect_work",
         "delete_work",
         "scan_work",
+        "err_work",
         "refuse_connects",
     )
 
@@ -191,6 +198,7 @@ class nvme_ctrl:
         self.connect_work = INIT_DELAYED_WORK(nvme_tcp_reconnect_ctrl_work, f"{name}->connect_work", self)
         self.delete_work = INIT_WORK(nvme_delete_ctrl_work, f"{name}->delete_work", self)
         self.scan_work = INIT_WORK(nvme_scan_work, f"{name}->scan_work", self)
+        self.err_work = INIT_WORK(nvme_tcp_error_recovery_work, f"{name}->err_work", self)
         self.refuse_connects = 0  # the target side: how many connects it refuses from now on
 
 
@@ -433,13 +441,49 @@ async def nvme_complete_rq(rq):
         await blk_mq.blk_mq_end_request(rq, BLK_STS_IOERR)
 
 
-async def nvme_tcp_timeout(rq, reserved):
-    """nvme_tcp_timeout(): error recovery resets the controller; the request is cancelled there."""
-    from blkrace.block.types import BLK_EH_RESET_TIMER
-
+async def nvme_tcp_complete_timed_out(rq):
+    """nvme_tcp_complete_timed_out(): stop the queue, fail the request as host-aborted."""
     ctrl = rq.q.queuedata.ctrl
-    await nvme_reset_ctrl(ctrl.k, ctrl)
+    await nvme_tcp_stop_io_queues(ctrl.k, ctrl)  # nvme_tcp_stop_queue(): one I/O queue per controller here
+    if rq.state != MQ_RQ_COMPLETE:  # blk_mq_request_started() && !blk_mq_request_completed()
+        rq.special.status = NVME_SC_HOST_ABORTED_CMD
+        await blk_mq.blk_mq_complete_request(rq)
+
+
+async def nvme_tcp_timeout(rq, reserved):
+    """nvme_tcp_timeout() (v5.12): not LIVE, complete it now ("we may block
+    controller teardown or setup"); LIVE, start error recovery, which cancels it."""
+    ctrl = rq.q.queuedata.ctrl
+    k = ctrl.k
+    k.execution.event(f"{ctrl.name}: queue 1: timeout request {rq.name}")
+    await access(ctrl, READ)
+    if ctrl.state != NVME_CTRL_LIVE:
+        await nvme_tcp_complete_timed_out(rq)
+        return BLK_EH_DONE
+    await nvme_tcp_error_recovery(k, ctrl)
     return BLK_EH_RESET_TIMER
+
+
+async def nvme_tcp_error_recovery(k, ctrl):
+    """nvme_tcp_error_recovery(): RESETTING, then err_work on nvme_reset_wq."""
+    await access(ctrl, WRITE)
+    if not nvme_change_ctrl_state(ctrl, NVME_CTRL_RESETTING):
+        return
+    k.execution.event(f"{ctrl.name}: starting error recovery")
+    await queue_work(k, k.nvme_reset_wq, ctrl.err_work)
+
+
+async def nvme_tcp_error_recovery_work(k, work):
+    """nvme_tcp_error_recovery_work(): teardown, unquiesce "to fail fast
+    pending requests", CONNECTING, then reconnect (after reconnect_delay) or remove."""
+    ctrl = work.data
+    await nvme_tcp_teardown_io_queues(k, ctrl, False)
+    await nvme_start_queues(k, ctrl)
+    await access(ctrl, WRITE)
+    if not nvme_change_ctrl_state(ctrl, NVME_CTRL_CONNECTING):
+        WARN_ON_ONCE(k, ctrl.state != NVME_CTRL_DELETING)  # "ok if we started ctrl delete"
+        return
+    await nvme_tcp_reconnect_or_remove(k, ctrl)
 
 
 nvme_tcp_mq_ops = blk_mq_ops(queue_rq=nvme_tcp_queue_rq, complete=nvme_complete_rq, timeout=nvme_tcp_timeout)
