@@ -58,6 +58,11 @@ def test_nowait_fails_io_on_a_healthy_path():
     result = run(NVME.variants["nowait"])
     assert "io_error" in result.kinds()
     assert any("BLK_STS_AGAIN" in f.violation.message for f in result.findings)
+    # Toggle off: the same kernel waits for a tag instead (and deadlocks, as buggy), no I/O error.
+    from blkrace.drivers.nvme import MPATH_REQ_NOWAIT
+
+    without = Variant("v", NVME.variants["nowait"].patches - {MPATH_REQ_NOWAIT.name}, frozenset(), "")
+    assert "io_error" not in run(without, schedules=1500, keep_going=True).kinds()
 
 
 def test_fixed_is_clean():
