@@ -73,6 +73,7 @@ from blkrace.kernel.locking.percpu_ref import (
 )
 from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock, synchronize_rcu
 from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
+from blkrace.kernel.locking.srcu import srcu_read_lock, srcu_read_unlock, synchronize_srcu
 from blkrace.kernel.locking.wait import wait_event, wait_queue_head_t, wake_up
 from blkrace.kernel.machine import (
     cpu_online,
@@ -235,13 +236,19 @@ def blk_queue_quiesced(q):
     return bool(q.queue_flags.bits >> QUEUE_FLAG_QUIESCED & 1)
 
 
-def hctx_lock(hctx):
-    """hctx_lock(): RCU for non-BLOCKING queues (SRCU comes with quiesce)."""
+async def hctx_lock(hctx):
+    """hctx_lock(): RCU, or SRCU for a BLK_MQ_F_BLOCKING hctx (whose ->queue_rq may sleep)."""
+    if hctx.flags & BLK_MQ_F_BLOCKING:
+        return await srcu_read_lock(hctx.queue.k, hctx.srcu)
     rcu_read_lock(hctx.queue.k)
+    return None
 
 
-def hctx_unlock(hctx):
-    rcu_read_unlock(hctx.queue.k)
+async def hctx_unlock(hctx, srcu_idx):
+    if hctx.flags & BLK_MQ_F_BLOCKING:
+        await srcu_read_unlock(hctx.queue.k, hctx.srcu, srcu_idx)
+    else:
+        rcu_read_unlock(hctx.queue.k)
 
 
 def blk_mq_update_dispatch_busy(hctx, busy):
@@ -466,20 +473,20 @@ async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
 
 async def blk_mq_try_issue_directly(hctx, rq):
     """blk_mq_try_issue_directly(): from the submitter, under hctx_lock."""
-    hctx_lock(hctx)
+    srcu_idx = await hctx_lock(hctx)
     ret = await __blk_mq_try_issue_directly(hctx, rq, False, True)
     if ret in (BLK_STS_RESOURCE, BLK_STS_DEV_RESOURCE):
         await blk_mq_request_bypass_insert(rq, False, True)
     elif ret != BLK_STS_OK:
         await blk_mq_end_request(rq, ret)
-    hctx_unlock(hctx)
+    await hctx_unlock(hctx, srcu_idx)
 
 
 async def blk_mq_request_issue_directly(rq, last):
     hctx = rq.mq_hctx
-    hctx_lock(hctx)
+    srcu_idx = await hctx_lock(hctx)
     ret = await __blk_mq_try_issue_directly(hctx, rq, True, last)
-    hctx_unlock(hctx)
+    await hctx_unlock(hctx, srcu_idx)
     return ret
 
 
@@ -521,10 +528,10 @@ async def blk_mq_hctx_has_pending(hctx):
 
 async def blk_mq_run_hw_queue(hctx, async_):
     """blk_mq_run_hw_queue(), block/blk-mq.c: run if anything is pending."""
-    hctx_lock(hctx)
+    srcu_idx = await hctx_lock(hctx)
     await access(hctx.queue.queue_flags, READ)
     need_run = not blk_queue_quiesced(hctx.queue) and await blk_mq_hctx_has_pending(hctx)
-    hctx_unlock(hctx)
+    await hctx_unlock(hctx, srcu_idx)
     if need_run:
         await __blk_mq_delay_run_hw_queue(hctx, async_, 0)
 
@@ -574,9 +581,9 @@ async def __blk_mq_run_hw_queue(hctx):
         # printk(KERN_WARNING "run queue from wrong CPU %d, hctx %s\n"); dump_stack(): not a WARN.
         k.execution.event(f"run queue from wrong CPU {cpu}, hctx {hctx.name}")
     WARN_ON_ONCE(k, in_interrupt(k))
-    hctx_lock(hctx)
+    srcu_idx = await hctx_lock(hctx)
     await blk_mq_sched.blk_mq_sched_dispatch_requests(hctx)
-    hctx_unlock(hctx)
+    await hctx_unlock(hctx, srcu_idx)
 
 
 async def blk_mq_run_work_fn(k, work):
@@ -1128,7 +1135,17 @@ async def blk_mq_quiesce_queue(q):
     q.queue_flags.bits |= 1 << QUEUE_FLAG_QUIESCED
     q.quiesce_owner = k.execution.current
     k.execution.event(f"{q.name}: quiesced")
-    await synchronize_rcu(k)  # blk_mq_wait_quiesce_done(): dispatchers run under RCU
+    # "Note: this function does not prevent that the struct request end_io()
+    # callback function is invoked": wait for the dispatchers, under SRCU
+    # per BLOCKING hctx, under RCU for the others.
+    rcu = False
+    for hctx in q.queue_hw_ctx:
+        if hctx.flags & BLK_MQ_F_BLOCKING:
+            await synchronize_srcu(k, hctx.srcu)
+        else:
+            rcu = True
+    if rcu:
+        await synchronize_rcu(k)
 
 
 async def blk_mq_unquiesce_queue(q):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from blkrace.block.list import list_head
 from blkrace.kernel.atomic import bitmap
 from blkrace.kernel.locking.spinlock import spinlock_t
+from blkrace.kernel.locking.srcu import srcu_struct
 from blkrace.kernel.machine import cpumask
 
 BLK_MQ_NO_TAG = -1
@@ -218,6 +219,7 @@ class blk_mq_hw_ctx:
         "wait_index",
         "cpuhp_online",
         "cpuhp_dead",
+        "srcu",
     )
 
     def __init__(self, q, idx, cpus, flags):
@@ -244,6 +246,8 @@ class blk_mq_hw_ctx:
         self.wait_index = 0
         self.cpuhp_online = None  # the hctx's instances in the cpuhp states
         self.cpuhp_dead = None
+        # BLK_MQ_F_BLOCKING: ->queue_rq may sleep, so dispatch runs under SRCU
+        self.srcu = srcu_struct(f"{q.name}.hctx{idx}->srcu") if flags & BLK_MQ_F_BLOCKING else None
 
 
 class request_queue:

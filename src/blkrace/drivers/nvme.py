@@ -48,6 +48,8 @@ from blkrace.block.blk_core import blk_alloc_queue, blk_cleanup_queue, direct_ma
 from blkrace.block.types import (
     BLK_EH_DONE,
     BLK_EH_RESET_TIMER,
+    BLK_MQ_F_BLOCKING,
+    BLK_MQ_F_SHOULD_MERGE,
     BLK_STS_IOERR,
     BLK_STS_OK,
     BLK_STS_RESOURCE,
@@ -804,7 +806,8 @@ def nvme_alloc_subsystem(k, name="nvme0n1", nr_ctrls=2, queue_depth=2, latency_u
     ctrls = []
     for i in range(nr_ctrls):
         ctrl = nvme_ctrl(k, f"nvme{i}", latency_us * NSEC_PER_USEC, io_cpu=i % k.nr_cpu_ids)
-        set_ = blk_mq_tag_set(nvme_tcp_mq_ops, 1, queue_depth)
+        # nvme_tcp_alloc_tagset(): BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING (queue_rq may send inline)
+        set_ = blk_mq_tag_set(nvme_tcp_mq_ops, 1, queue_depth, BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING)
         blk_mq.blk_mq_alloc_tag_set(set_, f"{ctrl.name}.tags")
         ctrl.tagset = set_
         ns = nvme_ns(f"nvme0c{i}n1", ctrl, head)

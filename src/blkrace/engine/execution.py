@@ -69,7 +69,9 @@ class RunResult:
         self.choices = choices
         self.time_ns = time_ns
         self.trace = trace
-        self.blocked = blocked  # [(task name, lane, wait queue name, frames)] at the end
+        # [(task name, lane, what it waits for, frames, state letter)] at the end: blocked
+        # tasks ("D"), and runnable ones a held non-preemptible lane keeps off their CPU ("R")
+        self.blocked = blocked
 
 
 class Execution:
@@ -647,10 +649,14 @@ class Execution:
                     self._model_error(None, exc, where="end-of-run checker")
             self._classify_blocked()
         blocked = [
-            (t.name, t.lane, t.blocked_on.name if t.blocked_on else "", coroutine_stack(t.coro))
+            (t.name, t.lane, t.blocked_on.name if t.blocked_on else "", coroutine_stack(t.coro), "D")
             for t in self.tasks
             if t.state is BLOCKED and not t.blocked_on.idle
         ]
+        for t in self.runnable:
+            held = self._holders.get(t.lane)
+            if held is not None and held[0] is not t and not t.level:
+                blocked.append((t.name, t.lane, f"cpu{t.lane}, held by {held[0].name}", coroutine_stack(t.coro), "R"))
         return RunResult(self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked)
 
     def wait_for_edges(self):

@@ -110,8 +110,8 @@ def render_finding(console, finding, replayed, token, header):
             console.print(Text(line), highlight=False)
     if result is not None and result.blocked:
         console.print(Text("Blocked tasks at the end of the run:", style="bold"))
-        for name, lane, wq, frames in result.blocked:
-            console.print(Text(f" task:{name:<16} state:D cpu:{lane}  waiting on {wq}"), highlight=False)
+        for name, lane, wq, frames, state in result.blocked:
+            console.print(Text(f" task:{name:<16} state:{state} cpu:{lane}  waiting on {wq}"), highlight=False)
             console.print(Text(" Call Trace:"), highlight=False)
             console.print(Text("  __schedule"), highlight=False)
             for f in reversed(frames):
