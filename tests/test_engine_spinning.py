@@ -221,3 +221,43 @@ def test_once_a_run_spins_it_is_scheduled_fairly():
     assert any("from here on the scheduler is fair" in e for e in events)
     # The fair part is the engine's, not the strategy's: nothing of it is a choice.
     assert len(result.choices) < 2200
+
+
+def test_a_task_that_keeps_losing_between_short_holds_of_its_cpu_still_starves():
+    """CPU 0 is taken for one step at a time by a waiter that a spinner on
+    CPU 1 wakes over and over; the strategy never picks the third task of
+    CPU 0.  The holds pause its starvation clock but do not restart it, so
+    the rescue comes and the task runs (the case that held time still in
+    nvme-mpath-freeze start-queues-in-teardown --seed 2)."""
+    from blkrace.engine import WaitQueue
+
+    ran = []
+
+    class PreferWaiter(Always):
+        def pick(self, options, can_advance):
+            names = [t.name for t in options]
+            return names.index("waiter") if "waiter" in names else names.index("spinner")
+
+    def build(ex):
+        ex.set_preemptive(False)
+        wq = WaitQueue("ping")
+
+        async def spinner():
+            while True:
+                await access(None)
+                wq.wake_all()
+
+        async def waiter():
+            while True:
+                await wq.park()
+
+        async def victim():
+            await access(None)
+            ran.append(ex.steps)
+
+        ex.spawn(spinner(), "spinner", lane=1)
+        ex.spawn(waiter(), "waiter", lane=0)
+        ex.spawn(victim(), "victim", lane=0)
+
+    run_once(build, PreferWaiter(0), max_steps=10_000)
+    assert ran and ran[0] < 5000

@@ -129,6 +129,7 @@ class Execution:
         self._end_reason = None
         self.wake_hook = None  # the layer above may re-place a task as it wakes (select_task_rq)
         self._lanes = {}  # lane -> [(task, excl_level)], top last
+        self._lane_since = {}  # lane -> the step its exclusion stack last became non-empty
         self._excl = 0  # number of exclusion entries over all lanes
 
     # ------------------------------------------------------------------ tasks
@@ -155,7 +156,10 @@ class Execution:
         a hardirq handler pushes itself with the highest level, a task that
         disables preemption pushes itself at the task level.
         """
-        self._lanes.setdefault(lane, []).append((task, excl))
+        stack = self._lanes.setdefault(lane, [])
+        if not stack:
+            self._lane_since[lane] = self.steps
+        stack.append((task, excl))
         self._excl += 1
 
     def lane_pop(self, lane, task):
@@ -165,7 +169,7 @@ class Execution:
                 del stack[i]
                 self._excl -= 1
                 if not stack:
-                    self._lane_freed(lane)
+                    self._lane_freed(lane, self._lane_since.get(lane, self.steps))
                 return
         raise ModelError(f"lane_pop: {task.name} holds no exclusion on lane {lane}")
 
@@ -218,20 +222,23 @@ class Execution:
         if held is not None and held[0] is task:
             del self._holders[task.lane]
             self._excl -= 1
-            self._lane_freed(task.lane)
+            self._lane_freed(task.lane, held[2])
 
-    def _lane_freed(self, lane):
-        """Tasks that waited for ``lane`` may run from now: waiting for a
-        CPU that someone held is not being passed over by the scheduler."""
+    def _lane_freed(self, lane, since_step):
+        """Tasks that waited for ``lane`` (held since ``since_step``) may run
+        from now: the steps they could not run are not steps the scheduler
+        passed them over, so their starvation clock skips the hold (it is
+        paused, not restarted: a task that keeps losing between short holds
+        still starves)."""
         steps = self.steps
         for t in self.runnable:
             if t.lane == lane and t.ran_at_step < steps:
-                t.ran_at_step = steps
+                t.ran_at_step += steps - max(since_step, t.ran_at_step)
 
     def _lane_take(self, task):
         lane = task.lane
         if lane is not None and lane not in self._holders:
-            self._holders[lane] = [task, self.now]
+            self._holders[lane] = [task, self.now, self.steps]
             self._excl += 1
 
     def eligible(self, task):
