@@ -445,13 +445,7 @@ class Execution:
             timers.pop_due(self.now, timers.seq)
             if self.traced:
                 self._record("timer", None, None, f"timer {timer.name} fires")
-            self.current = None
-            try:
-                timer.fn(*timer.args)
-            except StopRun as stop:
-                self.stop(stop.violation)
-            except Exception as exc:  # noqa: BLE001
-                self._model_error(None, exc, where=f"timer {timer.name}")
+            self._fire(timer)
         self.current = prev
         if not self._stopped:
             self._check_hung()
@@ -589,16 +583,20 @@ class Execution:
                 break
             if self.traced and timer.fn is not self._unblock and timer.fn is not self._block_timeout:
                 self._record("timer", None, None, f"timer {timer.name} fires")
-            self.current = None
-            try:
-                timer.fn(*timer.args)
-            except StopRun as stop:
-                self.stop(stop.violation)
-            except Exception as exc:  # noqa: BLE001
-                self._model_error(None, exc, where=f"timer {timer.name}")
+            self._fire(timer)
         self.current = prev
         if not self._stopped:
             self._check_hung()
+
+    def _fire(self, timer):
+        """Run one due timer's function outside any task; a BUG_ON in it stops the run."""
+        self.current = None
+        try:
+            timer.fn(*timer.args)
+        except StopRun as stop:
+            self.stop(stop.violation)
+        except Exception as exc:  # noqa: BLE001
+            self._model_error(None, exc, where=f"timer {timer.name}")
 
     def _check_hung(self):
         limit = self.now - self.hung_task_ns
