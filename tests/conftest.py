@@ -3,6 +3,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs pytest on example scenario tests
+
 
 def pytest_collection_modifyitems(config, items):
     # `-p no:blkrace` (or a checkout run without installing blkrace) leaves the
