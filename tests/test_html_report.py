@@ -207,7 +207,7 @@ def test_browser_draws_hotplug_bands_and_filters_by_cpu_and_task(chromium, pages
     lanes = chromium.eval(f"{shown}.map(r => r.querySelector('td.act')).filter(Boolean).map(td => td.dataset.lane)")
     assert lanes and "2" not in lanes
     assert chromium.eval(f"{shown}.length") < before
-    assert chromium.eval("document.querySelector(\"th[data-lane='2']\").classList.contains('hide-lane')")
+    assert chromium.eval("getComputedStyle(document.querySelector(\"th[data-lane='2']\")).display") == "none"
     # No task at all: only the clock's lines are left.
     chromium.click("#filters legend button:last-of-type")
     assert chromium.eval(f"{shown}.every(r => r.querySelector('td.full'))")

@@ -37,9 +37,13 @@
   const ms = (ns) => (ns / 1e6).toFixed(3);
   const laneName = (cpu) => (typeof cpu === "number" ? "CPU" + cpu : String(cpu));
 
+  const hues = new Map();
   function hueOf(task) {
-    const i = view.tasks.indexOf(task);
-    return i < 0 ? 0 : Math.round((i * 137.508) % 360);
+    if (!hues.has(task)) {
+      const i = view.tasks.indexOf(task);
+      hues.set(task, i < 0 ? 0 : Math.round((210 + i * 137.508) % 360));
+    }
+    return hues.get(task);
   }
 
   // The entry's source line: its site frame (the model function the terminal report names).
@@ -124,8 +128,12 @@
   }
 
   // --------------------------------------------------------------- timeline
-  let rows = []; // tr per entry
+  // A long run (a lockup spins for thousands of steps) is drawn a window of
+  // entries at a time; the window moves to whatever is revealed.
+  const WINDOW = 1500;
+  let rows = []; // tr per rendered entry (sparse)
   let selected = null;
+  let grid = null, marks = null, tbody = null, table = null;
 
   function select(i) {
     if (selected !== null && rows[selected]) rows[selected].classList.remove("sel");
@@ -134,8 +142,8 @@
   }
 
   function reveal(i) {
+    if (!rows[i]) renderWindow(Math.max(0, i - WINDOW / 2));
     const r = rows[i];
-    if (!r) return;
     if (r.classList.contains("hidden")) {
       // Bring a filtered-out entry back: its task, CPU and kind.
       const e = view.entries[i];
@@ -153,66 +161,89 @@
   }
 
   function bandGrid() {
-    // grid[i][lane index] = {sm, hp, irq, off, tags[]}
+    // grid[i][lane index] = {sm, hp, irq, off, tags[]}, or nothing where no band is
     const n = view.entries.length;
-    const grid = new Array(n);
-    for (let i = 0; i < n; i++) grid[i] = view.lanes.map(() => null);
+    const g = new Array(n);
     for (const b of view.bands) {
       const cls = BAND_CLASS[b.band];
       const lanes = b.cpu === null ? view.lanes.map((_, j) => j) : [view.lanes.indexOf(b.cpu)];
       for (const j of lanes) {
         if (j < 0) continue;
         for (let i = b.first; i <= b.last && i < n; i++) {
-          const c = grid[i][j] || (grid[i][j] = { tags: [] });
+          const r = g[i] || (g[i] = []);
+          const c = r[j] || (r[j] = { tags: [] });
           c[cls] = true;
           if (i === b.first && (b.cpu !== null || j === 0)) c.tags.push([cls, b.label]);
         }
       }
     }
-    return grid;
+    return g;
+  }
+
+  function entryRow(i) {
+    const e = view.entries[i];
+    const mark = marks.get(i);
+    const tr = el("tr", { class: "e" + (mark ? " " + mark : ""), "data-i": i });
+    tr.append(el("td", { class: "n", text: e.step }), el("td", { class: "n", text: ms(e.t) }));
+    if (e.cpu === null) {
+      tr.append(el("td", { class: "full" + (mark ? " act" : ""), colspan: view.lanes.length, text: "── " + e.text }));
+    } else {
+      view.lanes.forEach((cpu, j) => {
+        const c = grid[i] && grid[i][j];
+        const td = el("td", { class: "lane" + (c && c.off ? " off" : ""), "data-lane": j });
+        if (c) {
+          for (const g of ["sm", "hp", "irq"]) if (c[g]) td.append(el("span", { class: "g " + g }));
+          for (const [cls, label] of c.tags) td.append(el("span", { class: "tag " + cls, text: label }));
+        }
+        if (cpu === e.cpu) {
+          td.classList.add("act", "k-" + e.kind);
+          td.style.setProperty("--h", hueOf(e.task));
+          td.append(el("span", { class: "t", text: "[" + e.task + "] " }), el("span", { class: "x", text: e.text }));
+          const w = where(e);
+          if (w) td.append(el("span", { class: "src", text: w.replace(/^blkrace\//, "") }));
+        }
+        tr.append(td);
+      });
+    }
+    tr.addEventListener("click", () => showEntry(i));
+    return tr;
+  }
+
+  function moreRow(text, lo) {
+    const td = el("td", { class: "more", colspan: view.lanes.length + 2 }, el("button", { type: "button", text, onclick: () => { renderWindow(lo); } }));
+    return el("tr", { class: "more" }, td);
+  }
+
+  function renderWindow(lo) {
+    const n = view.entries.length;
+    lo = Math.max(0, Math.min(lo, n - WINDOW));
+    const hi = Math.min(n, lo + WINDOW);
+    rows = [];
+    const kids = [];
+    if (lo > 0) kids.push(moreRow("▲ entries " + Math.max(0, lo - WINDOW) + "–" + (lo - 1) + " (of " + n + ")", lo - WINDOW));
+    for (let i = lo; i < hi; i++) kids.push((rows[i] = entryRow(i)));
+    if (hi < n) kids.push(moreRow("▼ entries " + hi + "–" + (Math.min(n, hi + WINDOW) - 1) + " (of " + n + ")", hi));
+    tbody.replaceChildren(...kids);
+    if (selected !== null && rows[selected]) rows[selected].classList.add("sel");
+    applyRowFilters();
   }
 
   function buildTimeline() {
-    const table = el("table", { class: "tl", style: "min-width: " + (130 + 220 * view.lanes.length) + "px" });
+    table = el("table", { class: "tl", style: "min-width: " + (130 + 220 * view.lanes.length) + "px" });
     const head = el("tr", null, el("th", { class: "n-h", text: "step" }), el("th", { class: "n-h", text: "ms" }));
     view.lanes.forEach((cpu, j) => head.append(el("th", { class: "lane-h", "data-lane": j, text: laneName(cpu) })));
     table.append(el("thead", null, head));
-    const body = el("tbody");
-    const grid = bandGrid();
-    const mark = new Map();
-    for (const v of view.violations) if (v.entry !== null) mark.set(v.entry, "violation");
+    tbody = el("tbody");
+    table.append(tbody);
+    // One rule per lane hides its column: a class on the table, not a walk over the cells.
+    const rules = view.lanes.map((_, j) => "table.tl.hide-l" + j + ' [data-lane="' + j + '"] { display: none; }').join("\n");
+    grid = bandGrid();
+    marks = new Map();
+    for (const v of view.violations) if (v.entry !== null) marks.set(v.entry, "violation");
     // Where each task left waiting at the end (the cycle's among them) went to sleep.
-    for (const b of view.blocked) if (b.entry !== null) mark.set(b.entry, mark.get(b.entry) || "culprit");
-    rows = view.entries.map((e, i) => {
-      const tr = el("tr", { class: "e" + (mark.has(i) ? " " + mark.get(i) : ""), "data-i": i });
-      tr.append(el("td", { class: "n", text: e.step }), el("td", { class: "n", text: ms(e.t) }));
-      if (e.cpu === null) {
-        const text = e.kind === "timer" ? "── " + e.text : "── " + e.text;
-        tr.append(el("td", { class: "full" + (mark.has(i) ? " act" : ""), colspan: view.lanes.length, text }));
-      } else {
-        view.lanes.forEach((cpu, j) => {
-          const c = grid[i][j];
-          const td = el("td", { class: "lane" + (c && c.off ? " off" : ""), "data-lane": j });
-          if (c) {
-            for (const g of ["sm", "hp", "irq"]) if (c[g]) td.append(el("span", { class: "g " + g }));
-            for (const [cls, label] of c.tags) td.append(el("span", { class: "tag " + cls, text: label }));
-          }
-          if (cpu === e.cpu) {
-            td.classList.add("act", "k-" + e.kind);
-            td.style.setProperty("--h", hueOf(e.task));
-            td.append(el("span", { class: "t", text: "[" + e.task + "] " }), el("span", { class: "x", text: e.text }));
-            const w = where(e);
-            if (w) td.append(el("span", { class: "src", text: w.replace(/^blkrace\//, "") }));
-          }
-          tr.append(td);
-        });
-      }
-      tr.addEventListener("click", () => showEntry(i));
-      body.append(tr);
-      return tr;
-    });
-    table.append(body);
-    return el("div", { class: "tl-wrap", id: "timeline" }, table);
+    for (const b of view.blocked) if (b.entry !== null) marks.set(b.entry, marks.get(b.entry) || "culprit");
+    rows = [];
+    return el("div", { class: "tl-wrap", id: "timeline" }, el("style", { text: rules }), table);
   }
 
   // --------------------------------------------------------------- overview
@@ -225,7 +256,7 @@
     const L = 48, H = 16, top = 4;
     const height = top + lanes.length * (H + 4) + 18;
     const svg = sv("svg", { class: "overview", viewBox: "0 0 " + W + " " + height, height: height, role: "img" });
-    const maxT = Math.max(1, ...view.entries.map((e) => e.t));
+    const maxT = view.entries.reduce((m, e) => Math.max(m, e.t), 1);
     const x = state.axis === "time" ? (i) => L + (view.entries[i].t / maxT) * (W - L - 4) : (i) => L + (n > 1 ? (i / (n - 1)) * (W - L - 4) : 0);
     const laneY = (cpu) => top + lanes.indexOf(cpu) * (H + 4);
     lanes.forEach((cpu) => {
@@ -251,20 +282,25 @@
         svg.append(rect);
       }
     }
+    // One tick per pixel column and lane (the last task there): a long run stays cheap to draw.
+    const ticks = new Map();
     view.entries.forEach((e, i) => {
       if (e.cpu === null || !state.cpus.has(e.cpu) || !visible(e)) return;
-      svg.append(sv("rect", { x: x(i), y: laneY(e.cpu) + 5, width: 1.5, height: H - 9, fill: "hsl(" + hueOf(e.task) + ",60%,45%)" }));
+      ticks.set(e.cpu + "|" + Math.round(x(i) * 2), [x(i), e]);
     });
+    for (const [xx, e] of ticks.values()) {
+      svg.append(sv("rect", { x: xx, y: laneY(e.cpu) + 5, width: 1.5, height: H - 9, fill: "hsl(" + hueOf(e.task) + ",60%,45%)" }));
+    }
     for (const v of view.violations) {
       if (v.entry === null) continue;
       svg.append(sv("line", { x1: x(v.entry), x2: x(v.entry), y1: 0, y2: height - 16, stroke: "#c62828", "stroke-width": 2 }));
     }
-    const ticks = 6;
-    for (let k = 0; k <= ticks; k++) {
-      const xx = L + (k / ticks) * (W - L - 4);
+    const nticks = 6;
+    for (let k = 0; k <= nticks; k++) {
+      const xx = L + (k / nticks) * (W - L - 4);
       let label;
-      if (state.axis === "time") label = ms((k / ticks) * maxT) + " ms";
-      else label = "step " + (n ? view.entries[Math.min(n - 1, Math.round((k / ticks) * (n - 1)))].step : 0);
+      if (state.axis === "time") label = ms((k / nticks) * maxT) + " ms";
+      else label = "step " + (n ? view.entries[Math.min(n - 1, Math.round((k / nticks) * (n - 1)))].step : 0);
       const t = sv("text", { x: Math.min(xx, W - 90), y: height - 4 });
       t.textContent = label;
       svg.append(t);
@@ -289,12 +325,20 @@
   const visible = (e) => state.kinds.has(e.kind) && (!e.task || state.tasks.has(e.task)) && (e.cpu === null || state.cpus.has(e.cpu)) && (!state.text || e.text.toLowerCase().includes(state.text) || e.task.toLowerCase().includes(state.text));
   let filterBox = null;
 
-  function applyFilters() {
-    view.entries.forEach((e, i) => rows[i].classList.toggle("hidden", !visible(e)));
-    view.lanes.forEach((cpu, j) => {
-      for (const c of document.querySelectorAll('[data-lane="' + j + '"]')) c.classList.toggle("hide-lane", !state.cpus.has(cpu));
+  function applyRowFilters() {
+    const shown = Math.max(1, view.lanes.filter((c) => state.cpus.has(c)).length);
+    rows.forEach((r, i) => {
+      if (!r) return;
+      r.classList.toggle("hidden", !visible(view.entries[i]));
+      const full = r.querySelector("td.full");
+      if (full) full.colSpan = shown;
     });
-    for (const td of document.querySelectorAll("td.full")) td.colSpan = Math.max(1, view.lanes.filter((c) => state.cpus.has(c)).length);
+    for (const td of tbody.querySelectorAll("td.more")) td.colSpan = shown + 2;
+  }
+
+  function applyFilters() {
+    view.lanes.forEach((cpu, j) => table.classList.toggle("hide-l" + j, !state.cpus.has(cpu)));
+    applyRowFilters();
     drawOverview();
   }
 
@@ -372,6 +416,7 @@
   // ------------------------------------------------------------------- page
   function show(k) {
     view = DATA.findings[k];
+    hues.clear();
     state = { cpus: new Set(view.lanes), tasks: new Set(view.tasks), kinds: new Set(KINDS.filter((x) => x !== "spawn")), text: "", axis: "step" };
     selected = null;
     const main = document.getElementById("main");
@@ -390,9 +435,10 @@
     const axis = el("select", { onchange: (ev) => { state.axis = ev.target.value; drawOverview(); } }, el("option", { value: "step", text: "steps" }), el("option", { value: "time", text: "virtual time" }));
     ovBox = el("div", { class: "ov-wrap", id: "overview" }, el("div", { class: "ov-head" }, "Swimlanes per CPU over ", axis, " — click to jump"));
     body.append(legend, ovBox, buildTimeline());
+    const main0 = view.violations[0];
+    renderWindow(main0 && main0.entry !== null ? main0.entry - WINDOW / 2 : 0);
     applyFilters();
     panel.replaceChildren(el("h2", { text: "Details" }), el("p", { class: "empty", text: "Click an entry of the timeline, a task of the cycle or a blocked task for its source line and backtrace." }));
-    const main0 = view.violations[0];
     if (main0 && main0.entry !== null) {
       showEntry(main0.entry);
       const wrap = document.getElementById("timeline");
