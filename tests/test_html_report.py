@@ -237,3 +237,27 @@ def test_browser_opens_a_backtrace_from_the_wait_for_cycle(chromium, pages):
     assert "__schedule" in panel and "blk_queue_enter" in panel and "mq_freeze_wq" in panel
     keep(chromium, "html-report-nvme-mpath-freeze")
     assert chromium.errors() == []
+
+
+def test_browser_draws_a_clean_check_and_a_clean_replay(chromium, tmp_path, pages):
+    check = tmp_path / "clean.html"
+    proc = run_cli("check", "budget-rerun", "--variant", "fixed", "-n", "20", "--html", str(check))
+    assert proc.returncode == 0, proc.stderr
+    load(chromium, check)
+    assert "No violation found" in chromium.eval("document.body.innerText")
+    # The buggy schedule on the fixed kernel: the run drawn, marked clean.
+    token = chromium_token(pages["budget-rerun"])
+    replayed = tmp_path / "replay-fixed.html"
+    proc = run_cli("replay", token, "--variant", "fixed", "--html", str(replayed))
+    assert proc.returncode == 0, proc.stderr
+    load(chromium, replayed)
+    banner = chromium.eval("document.querySelector('#finding').innerText")
+    assert "no violation in this run" in banner and "replaying a buggy token on fixed: step " in banner
+    assert chromium.eval("document.querySelectorAll('#timeline tr.e').length") > 50
+    assert chromium.errors() == []
+
+
+def chromium_token(page):
+    text = page.read_text()
+    start = text.index('id="blkrace-data">') + len('id="blkrace-data">')
+    return json.loads(text[start : text.index("</script>", start)])["findings"][0]["token"]

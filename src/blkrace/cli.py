@@ -508,8 +508,10 @@ def replay_cmd(
             + f" ({result.steps} steps)"
         )
     if html_out:
-        diverged = strategy.diverged_at[1] if strategy.diverged_at else None
-        command = f"blkrace replay --variant {target.name} …" if lenient else "blkrace replay …"
+        diverged = None
+        if strategy.diverged_at:
+            diverged = f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}"
+        command = f"blkrace replay {tokens[-1][:16]}…" + (f" --variant {target.name}" if lenient else "")
         _html_write(html_out, lambda: html_report.replay_page(s.name, target.name, result, token, command, diverged))
     if any(v.kind == "model_error" for v in result.violations):
         raise typer.Exit(EXIT_MODEL_ERROR)
