@@ -67,7 +67,7 @@ class Browser:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=child_fds,  # noqa: PLW1509 - no threads here
+            preexec_fn=child_fds,  # safe: the test process starts no threads
             pass_fds=(),
             close_fds=False,
         )
@@ -78,14 +78,18 @@ class Browser:
         self._events = []
         self.console = []  # (level, text)
         self.session = None
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            self.call(f"{domain}.enable")
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
-        )
+        try:
+            target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Runtime", "Log"):
+                self.call(f"{domain}.enable")
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+            )
+        except BaseException:
+            self.close()
+            raise
 
     # -------------------------------------------------------------- protocol
     def _send(self, method, params, session):

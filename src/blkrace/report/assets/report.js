@@ -200,7 +200,7 @@
           td.style.setProperty("--h", hueOf(e.task));
           td.append(el("span", { class: "t", text: "[" + e.task + "] " }), el("span", { class: "x", text: e.text }));
           const w = where(e);
-          if (w) td.append(el("span", { class: "src", text: w.replace(/^blkrace\//, "") }));
+          if (w) td.append(el("span", { class: "src", title: SOURCES[w] || null, text: w.replace(/^blkrace\//, "") }));
         }
         tr.append(td);
       });
@@ -438,7 +438,7 @@
     const main0 = view.violations[0];
     renderWindow(main0 && main0.entry !== null ? main0.entry - WINDOW / 2 : 0);
     applyFilters();
-    panel.replaceChildren(el("h2", { text: "Details" }), el("p", { class: "empty", text: "Click an entry of the timeline, a task of the cycle or a blocked task for its source line and backtrace." }));
+    panel.replaceChildren(el("h2", { text: "Details" }), el("p", { class: "empty", text: "Click an entry of the timeline (or step with j/k), a task of the cycle or a blocked task for its source line and backtrace." }));
     if (main0 && main0.entry !== null) {
       showEntry(main0.entry);
       const wrap = document.getElementById("timeline");
@@ -469,4 +469,17 @@
   if (DATA.findings.length) show(0);
   else main.append(el("p", { class: "empty", text: "No violation found: nothing to draw." }));
   window.addEventListener("resize", () => { if (view) drawOverview(); });
+  // j/k or the arrow keys step through the visible entries of the timeline.
+  document.addEventListener("keydown", (ev) => {
+    if (!view || ev.target.closest("input, select, textarea")) return;
+    const dir = { ArrowDown: 1, j: 1, ArrowUp: -1, k: -1 }[ev.key];
+    if (!dir) return;
+    const n = view.entries.length;
+    let i = selected === null ? (dir > 0 ? -1 : n) : selected;
+    do i += dir; while (i >= 0 && i < n && !visible(view.entries[i]));
+    if (i < 0 || i >= n) return;
+    ev.preventDefault();
+    showEntry(i);
+    reveal(i);
+  });
 })();
