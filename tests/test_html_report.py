@@ -226,6 +226,18 @@ def test_browser_draws_hotplug_bands_and_filters_by_cpu_and_task(chromium, pages
         " s.dispatchEvent(new Event('change')); })()"
     )
     assert chromium.eval(ticks)[-1].endswith(" ms") and "60000.000 ms" in chromium.eval(ticks)
+    chromium.eval(
+        "(() => { const s = document.querySelector('#overview select'); s.value = 'step';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
+    # The dying CPU's entry where stop_machine runs the teardown: its stopper's backtrace.
+    index = chromium.eval(
+        "(() => { const d = JSON.parse(document.getElementById('blkrace-data').textContent).findings[0];"
+        " return d.entries.findIndex(e => e.text === 'cpu2: offline (cleared from cpu_online_mask)'); })()"
+    )
+    chromium.click(f"#timeline tr[data-i='{index}'] td.act")
+    panel = chromium.eval("document.querySelector('#panel').innerText")
+    assert "take_cpu_down" in panel and "multi_cpu_stop" in panel
     keep(chromium, "html-report-hctx-drain")
     assert chromium.errors() == []
 
