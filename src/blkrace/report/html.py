@@ -95,8 +95,6 @@ def trace_entries(trace, tables):
                 "kind": s.kind,
                 "task": s.task,
                 "cpu": _lane(s.lane),
-                "fn": s.function,
-                "line": s.lineno,
                 "text": describe(s),
                 "stack": tables.stack(s.stack),
                 "site": site,
