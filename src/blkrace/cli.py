@@ -23,6 +23,7 @@ from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
+from blkrace.report import html as html_report
 from blkrace.report.text import make_console, render_finding, render_timeline
 from blkrace.scenarios.registry import SCENARIOS, get, model_fingerprint
 
@@ -322,6 +323,7 @@ def check_cmd(
         help="Preemption model: full (CONFIG_PREEMPT) or none (CONFIG_PREEMPT_NONE); default: each variant's own. "
         "Declared outcomes are for the variant's own model.",
     ),
+    html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
 ):
     """Explore schedules of a scenario and report what breaks."""
     if all_ and scenario:
@@ -335,6 +337,7 @@ def check_cmd(
     preemptive = _parse_preempt(preempt)
     if all_ and preemptive is not None:
         _fail("--preempt goes with a scenario, not with --all (declared outcomes are for each variant's own model)")
+    _html_check_writable(html_out)
     targets = []
     if all_:
         for s in SCENARIOS.values():
@@ -397,6 +400,9 @@ def check_cmd(
     code = _exit_code(runs, several) if runs else EXIT_INTERRUPTED
     if interrupted:
         code = EXIT_INTERRUPTED
+    if html_out:
+        command = " ".join(["blkrace check", scenario or "--all"] + (["--variant", variant] if variant else []))
+        _html_write(html_out, lambda: html_report.check_page(runs, command))
     for r in runs:
         for f, _, _ in r.reports:
             if f.violation.kind == "model_error":
@@ -420,6 +426,7 @@ def replay_cmd(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
     max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound of the run."),
+    html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
 ):
     """Replay one schedule exactly, with its full trace."""
     scheds = []
@@ -449,6 +456,7 @@ def replay_cmd(
         target = s.variants[variant]
     preempt = _preempt_of_token(sched)
     preemptive = s.preempt_of(target) if preempt is None else preempt
+    _html_check_writable(html_out)
     build = s.builder(target, preempt=preemptive)
     steps = max_steps or s.max_steps
     start = time.perf_counter()
@@ -499,9 +507,31 @@ def replay_cmd(
             + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")
             + f" ({result.steps} steps)"
         )
+    if html_out:
+        diverged = None
+        if strategy.diverged_at:
+            diverged = f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}"
+        command = f"blkrace replay {tokens[-1][:16]}…" + (f" --variant {target.name}" if lenient else "")
+        _html_write(html_out, lambda: html_report.replay_page(s.name, target.name, result, token, command, diverged))
     if any(v.kind == "model_error" for v in result.violations):
         raise typer.Exit(EXIT_MODEL_ERROR)
     raise typer.Exit(EXIT_FOUND if result.violations else EXIT_OK)
+
+
+def _html_check_writable(path):
+    if path:
+        try:
+            html_report.check_writable(path)
+        except html_report.PageWriteError as exc:
+            _fail(str(exc))
+
+
+def _html_write(path, page):
+    """Write the HTML report after the terminal one: a failure here loses nothing printed."""
+    try:
+        html_report.write(path, page())
+    except html_report.PageWriteError as exc:
+        _fail(str(exc))
 
 
 class _Progress:

@@ -39,7 +39,7 @@ from operator import attrgetter
 
 from blkrace.engine.clock import NSEC_PER_MSEC, NSEC_PER_SEC, TimerHeap
 from blkrace.engine.task import BLOCKED, DONE, RUNNABLE, SLEEPING, Task
-from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback
+from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback, running_stack
 from blkrace.engine.traps import BLOCK, CHOOSE, KIND_LETTER, SLEEP, STEP, TIMED_OUT
 from blkrace.engine.violations import StopRun, Violation
 
@@ -768,7 +768,11 @@ class Execution:
     def _record(self, kind, task, site, what):
         stack = ()
         if task is not None and site is None:
-            if task is self.current and task.coro.cr_frame is not None:
+            if task is self.current and task.coro.cr_running:
+                # An event from the running task's own code: its frames are on the Python
+                # stack (cr_await is empty while it runs), so walk them for the full trace.
+                stack = tuple(running_stack(task))
+            elif task is self.current and task.coro.cr_frame is not None:
                 stack = tuple(coroutine_stack(task.coro))
             else:
                 stack = tuple(task.park_site or ())
