@@ -93,3 +93,24 @@ def test_the_fingerprint_covers_every_file_of_the_package(tmp_path):
     init.write_text(init.read_text() + "# edited\n")
     edited = run("replay", token, path=copy)
     assert edited.returncode == 2 and "another version of the model or the scenario file" in edited.stderr
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("x = (\n", "does not load: SyntaxError: '(' was never closed"),
+        ("import blkrace_no_such_module\n", "does not load: ModuleNotFoundError: No module named"),
+        ("X = 1\n", "defines no SCENARIO"),
+        ("SCENARIO = 42\n", "42 is not a Scenario"),
+    ],
+)
+def test_a_bad_scenario_file_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, text, needle):
+    from blkrace import cli
+
+    (tmp_path / "race.py").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["check", "./race.py"])
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("blkrace: error: scenario file './race.py'") and needle in err[0]

@@ -162,14 +162,13 @@ def _names(scenarios):
 
 
 def _one_line(exc):
-    lineno = getattr(exc, "lineno", None)
-    where = f" (line {lineno})" if isinstance(exc, SyntaxError) and lineno else ""
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {message}"  # the message names the file and line
     tb = exc.__traceback__
     last = None
     while tb is not None:
         last = tb
         tb = tb.tb_next
-    if last is not None and not where:
-        where = f" (at {Path(last.tb_frame.f_code.co_filename).name}:{last.tb_lineno})"
-    message = str(exc).splitlines()[0] if str(exc) else ""
+    where = f" (at {Path(last.tb_frame.f_code.co_filename).name}:{last.tb_lineno})" if last is not None else ""
     return f"{type(exc).__name__}: {message}{where}"
