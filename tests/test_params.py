@@ -112,3 +112,21 @@ def test_limits_cannot_change_once_the_run_has_started():
 
     with pytest.raises(ModelError, match="set_limits"):
         run_once(build, make_strategy("random", 0))
+
+
+def test_param_goes_with_a_scenario_not_with_all(capsys):
+    from blkrace import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["check", "--all", "--param", "nr_cpus=2"])
+    assert exit_info.value.code == 2
+    assert "--param goes with a scenario, not with --all" in capsys.readouterr().err
+
+
+def test_a_built_in_scenario_without_parameters_refuses_one(capsys):
+    from blkrace import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["check", "budget-rerun", "--variant", "buggy", "--param", "nr_cpus=2"])
+    assert exit_info.value.code == 2
+    assert "unknown parameter 'nr_cpus' of budget-rerun (valid: none)" in capsys.readouterr().err

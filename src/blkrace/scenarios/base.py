@@ -114,6 +114,7 @@ class Scenario:
     # fingerprint of a scenario outside the package (set by the loader).
     origin: str = "built in"
     source_files: tuple = ()
+    source_digest: bytes = b""  # of source_files as they were loaded (loader.sources_digest)
     ref: str = ""  # how a token names it: the name, or the file it was loaded from
 
     @property

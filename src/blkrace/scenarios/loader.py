@@ -57,9 +57,12 @@ def load_file(ref):
         sys.modules.pop(module_name, None)
         raise LoadError(f"scenario file {text!r} does not load: {_one_line(exc)}") from None
     found = _scenarios_of(module, f"scenario file {text!r}")
+    files = (str(path.resolve()),)
+    digest = sources_digest(files)
     for s in found:
         s.origin = f"file {text}"
-        s.source_files = (str(path.resolve()),)
+        s.source_files = files
+        s.source_digest = digest
         s.ref = text if len(found) == 1 and not wanted else f"{text}{FILE_SEPARATOR}{s.name}"
     if wanted:
         for s in found:
@@ -94,11 +97,13 @@ def entry_point_scenarios():
             errors.append(f"{where} does not load: {_one_line(exc)}")
             continue
         files = _package_sources(ep.value.split(":", 1)[0].strip())
+        digest = sources_digest(files)
         dist = getattr(ep, "dist", None)
         label = f"entry point {ep.name}" + (f" of {dist.name}" if dist is not None else "")
         for s in found:
             s.origin = label
             s.source_files = files
+            s.source_digest = digest
             s.ref = s.name
         scenarios += found
     return scenarios, errors

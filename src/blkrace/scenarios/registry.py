@@ -80,7 +80,7 @@ def fingerprint_of(scenario):
     if not scenario.source_files:
         return model_fingerprint()
     h = hashlib.sha256(model_fingerprint())
-    h.update(sources_digest(scenario.source_files))
+    h.update(scenario.source_digest or sources_digest(scenario.source_files))
     return h.digest()[:8]
 
 
