@@ -181,11 +181,6 @@ def _params_of_token(sched):
     return preempt, params
 
 
-def _preempt_of_token(sched):
-    """The preemption model a token was made with; None for a token without one."""
-    return _params_of_token(sched)[0]
-
-
 def _parse_param_options(items):
     """``--param k=v`` options as a dict of strings (the scenario checks names and values)."""
     out = {}
