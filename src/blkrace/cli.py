@@ -19,13 +19,17 @@ from rich.table import Table
 from blkrace import __version__
 from blkrace.engine import ScheduleMismatch
 from blkrace.engine.campaign import Finding, explore, replay
+from blkrace.engine.params import ParamsError, decode_params, encode_params
 from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
 from blkrace.report import html as html_report
 from blkrace.report.text import make_console, render_finding, render_timeline
-from blkrace.scenarios.registry import SCENARIOS, get, model_fingerprint
+from blkrace.scenarios import registry
+from blkrace.scenarios.base import ENGINE_LIMITS, ParamError, format_value
+from blkrace.scenarios.loader import LoadError
+from blkrace.scenarios.registry import fingerprint_of
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_STRATEGY = "pct"
@@ -54,6 +58,7 @@ class VariantRun:
     campaign: object = None
     preemptive: bool = True
     reports: list = field(default_factory=list)  # (finding, replayed result, token)
+    params: dict = field(default_factory=dict)  # the scenario parameters set on the command line
 
     @property
     def found_kinds(self):
@@ -72,6 +77,7 @@ class VariantRun:
             "strategy": self.strategy,
             "seed": self.seed,
             "preempt": _preempt_name(self.preemptive),
+            "params": dict(self.params),
             "schedules": c.schedules,
             "pruned": c.pruned,
             "exhausted": c.exhausted,
@@ -109,10 +115,13 @@ def _fail(message):
 
 
 def _resolve(scenario_name, variant_name):
+    # A built-in name, a scenario file (./my_race.py) or an installed plugin's.
     try:
-        scenario = get(scenario_name)
+        scenario = registry.resolve(scenario_name)
     except KeyError as exc:
         _fail(exc.args[0])
+    except LoadError as exc:
+        _fail(str(exc))
     if variant_name is not None and variant_name not in scenario.variants:
         _fail(f"unknown variant {variant_name!r} of {scenario.name} (valid: {', '.join(scenario.variants)})")
     return scenario
@@ -141,21 +150,57 @@ def _parse_preempt(value):
     return PREEMPT_MODELS[value]
 
 
-def _token(scenario, variant, choices, preemptive):
-    # The preemption model is part of the run's identity: a token replays
-    # under the model it was found with, whatever the variant's default.
-    params = f"preempt={_preempt_name(preemptive)}"
-    return encode(Schedule(scenario.name, variant.name, params, model_fingerprint(), tuple(choices)))
+# A scenario parameter's key in a token's params (run options have plain keys).
+SCENARIO_PARAM_PREFIX = "p."
 
 
-def _preempt_of_token(sched):
-    """The preemption model a token was made with; None for a token without one."""
-    for item in filter(None, sched.params.split(",")):
-        key, _, value = item.partition("=")
+def _token(scenario, variant, choices, preemptive, params=None):
+    # The preemption model and the scenario's parameters are part of the
+    # run's identity: a token replays under the model it was found with,
+    # whatever the variant's defaults.
+    values = {"preempt": _preempt_name(preemptive)}
+    values.update({SCENARIO_PARAM_PREFIX + k: v for k, v in (params or {}).items()})
+    return encode(
+        Schedule(scenario.token_ref, variant.name, encode_params(values), fingerprint_of(scenario), tuple(choices))
+    )
+
+
+def _params_of_token(sched):
+    """(preemption model or None, scenario parameters) a token was made with."""
+    try:
+        values = decode_params(sched.params)
+    except ParamsError as exc:
+        _fail(f"bad token: {exc}")
+    preempt, params = None, {}
+    for key, value in values.items():
         if key == "preempt" and value in PREEMPT_MODELS:
-            return PREEMPT_MODELS[value]
-        _fail(f"bad token: unknown parameter {item!r}")
-    return None
+            preempt = PREEMPT_MODELS[value]
+        elif key.startswith(SCENARIO_PARAM_PREFIX) and len(key) > len(SCENARIO_PARAM_PREFIX):
+            params[key[len(SCENARIO_PARAM_PREFIX) :]] = value
+        else:
+            _fail(f"bad token: unknown parameter {key + '=' + value!r}")
+    return preempt, params
+
+
+def _parse_param_options(items):
+    """``--param k=v`` options as a dict of strings (the scenario checks names and values)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            _fail(f"--param takes NAME=VALUE, not {item!r}")
+        if "," in value or "=" in value:
+            _fail(f"--param {key}: a value may not hold ',' or '=' ({value!r})")
+        out[key] = value
+    return out
+
+
+def _check_params(scenario, variant, params):
+    try:
+        return scenario.resolve(variant, params)
+    except ParamError as exc:
+        _fail(str(exc))
 
 
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
@@ -163,8 +208,10 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     lockdep = options.get("lockdep", True)
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
-    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive)
-    max_steps = options["max_steps"] or scenario.max_steps
+    params = options.get("params") or {}
+    _check_params(scenario, variant, params)
+    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive, params=params)
+    max_steps = options["max_steps"] or scenario.max_steps_of(variant)
     expect = variant.expect if lockdep else variant.expect - {"lockdep"}
     allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
     wanted = set(expect)
@@ -185,6 +232,7 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         stop_when=(lambda kinds: wanted <= kinds) if wanted and stop_on_first else None,
     )
     out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
+    out.params = dict(params)
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
@@ -194,8 +242,8 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         for earlier in finding.prefix:
             replay(build, earlier, max_steps=max_steps, traced=False, shared=shared)
         replayed, _, _ = replay(build, choices, max_steps=max_steps, shared=shared)
-        tokens = [_token(scenario, variant, p, preemptive) for p in finding.prefix]
-        tokens.append(_token(scenario, variant, replayed.choices, preemptive))
+        tokens = [_token(scenario, variant, p, preemptive, params) for p in finding.prefix]
+        tokens.append(_token(scenario, variant, replayed.choices, preemptive, params))
         out.reports.append((finding, replayed, " ".join(tokens)))
     return out
 
@@ -285,19 +333,48 @@ def _all_table(runs):
 
 
 @app.command("list")
-def list_cmd():
+def list_cmd(
+    files: list[str] = typer.Argument(  # noqa: B008
+        None, help="Scenario files to list as well (./my_race.py); installed plugins are always listed."
+    ),
+):
     """List the scenarios, their variants and what each variant is expected to show."""
     console = make_console()
+    scenarios, errors = registry.all_scenarios()
+    for ref in files or ():
+        scenarios.append(_resolve(ref, None))
     table = Table(title="scenarios", title_justify="left")
     for col in ("scenario", "variant", "patches", "expected", "what it shows"):
         table.add_column(col, overflow="fold")
-    for s in SCENARIOS.values():
+    for s in scenarios:
         table.add_row(f"[bold]{s.name}[/bold]", "", "", "", s.summary)
+        if s.origin != "built in":
+            table.add_row("", "", "", "", f"from {s.origin}")
+        for line in _scenario_settings(s):
+            table.add_row("", "", "", "", line)
         for v in s.variants.values():
+            fixed = ", ".join(f"{k}={format_value(x)}" for k, x in v.params.items())
             table.add_row(
-                "", v.name, ", ".join(sorted(v.patches)) or "-", ", ".join(sorted(v.expect)) or "none", v.summary
+                "",
+                v.name,
+                ", ".join(sorted(v.patches)) or "-",
+                ", ".join(sorted(v.expect)) or "none",
+                v.summary + (f" [{fixed}]" if fixed else ""),
             )
     console.print(table)
+    for line in errors:
+        print(f"blkrace: warning: {line}", file=sys.stderr)
+
+
+def _scenario_settings(s):
+    """`blkrace list`'s lines on a scenario's parameters and the engine limits it changes."""
+    lines = [
+        f"--param {name}={format_value(p.default)}" + (f": {p.help}" if p.help else "") for name, p in s.params.items()
+    ]
+    changed = [f"{key}={getattr(s, key)}" for key, default in ENGINE_LIMITS.items() if getattr(s, key) != default]
+    if changed:
+        lines.append("engine limits: " + ", ".join(changed))
+    return lines
 
 
 @app.command("check")
@@ -323,9 +400,12 @@ def check_cmd(
         help="Preemption model: full (CONFIG_PREEMPT) or none (CONFIG_PREEMPT_NONE); default: each variant's own. "
         "Declared outcomes are for the variant's own model.",
     ),
+    param: list[str] = typer.Option(  # noqa: B008
+        None, "--param", "-p", help="Set a scenario parameter, NAME=VALUE (see `blkrace list`); repeatable."
+    ),
     html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
 ):
-    """Explore schedules of a scenario and report what breaks."""
+    """Explore schedules of a scenario (a name, or a file ./my_race.py) and report what breaks."""
     if all_ and scenario:
         _fail("give a scenario or --all, not both")
     if not all_ and not scenario:
@@ -337,10 +417,16 @@ def check_cmd(
     preemptive = _parse_preempt(preempt)
     if all_ and preemptive is not None:
         _fail("--preempt goes with a scenario, not with --all (declared outcomes are for each variant's own model)")
+    params = _parse_param_options(param)
+    if all_ and params:
+        _fail("--param goes with a scenario, not with --all")
     _html_check_writable(html_out)
     targets = []
     if all_:
-        for s in SCENARIOS.values():
+        scenarios, errors = registry.all_scenarios()
+        for line in errors:
+            print(f"blkrace: warning: {line}", file=sys.stderr)
+        for s in scenarios:
             targets += [(s, v) for v in s.variants.values()]
     else:
         s = _resolve(scenario, variant)
@@ -352,13 +438,16 @@ def check_cmd(
         "depth": depth,
         "lockdep": not no_lockdep,
         "preempt": preemptive,
+        "params": params,
     }
+    for s, v in targets:
+        _check_params(s, v, params)  # bad input before any exploration
     console = make_console()
     runs = []
     interrupted = False
     with _Progress(enabled=not json_out) as progress:
         for s, v in targets:
-            n = schedules or s.default_schedules
+            n = schedules or s.schedules_of(v)
             task = progress.add(f"{s.name} {v.name}", n)
             try:
                 run = run_variant(
@@ -436,16 +525,21 @@ def replay_cmd(
         except TokenError as exc:
             _fail(f"bad token: {exc}")
     sched = scheds[-1]
-    if sched.scenario not in SCENARIOS:
+    try:
+        s = registry.resolve(sched.scenario)
+    except KeyError:
         _fail(f"the token is for scenario {sched.scenario!r}, which this blkrace does not have")
-    s = SCENARIOS[sched.scenario]
+    except LoadError as exc:
+        _fail(f"the token is for scenario {sched.scenario!r}: {exc}")
     if sched.variant not in s.variants:
         _fail(f"the token is for variant {sched.variant!r} of {s.name}, which this blkrace does not have")
+    fingerprint = fingerprint_of(s)
     for other in scheds:
-        if other.fingerprint != model_fingerprint():
+        if other.fingerprint != fingerprint:
+            what = "the model or the scenario file" if s.source_files else "the model"
             _fail(
-                "the token was made with another version of the model (fingerprint "
-                f"{other.fingerprint.hex()}, this one is {model_fingerprint().hex()}); re-run `blkrace check`"
+                f"the token was made with another version of {what} (fingerprint "
+                f"{other.fingerprint.hex()}, this one is {fingerprint.hex()}); re-run `blkrace check`"
             )
         if (other.scenario, other.variant) != (sched.scenario, sched.variant):
             _fail("the tokens belong to different scenarios or variants; give one campaign's tokens in order")
@@ -454,11 +548,12 @@ def replay_cmd(
     if variant is not None:
         _resolve(s.name, variant)
         target = s.variants[variant]
-    preempt = _preempt_of_token(sched)
+    preempt, params = _params_of_token(sched)
     preemptive = s.preempt_of(target) if preempt is None else preempt
     _html_check_writable(html_out)
-    build = s.builder(target, preempt=preemptive)
-    steps = max_steps or s.max_steps
+    _check_params(s, target, params)
+    build = s.builder(target, preempt=preemptive, params=params)
+    steps = max_steps or s.max_steps_of(target)
     start = time.perf_counter()
     shared = {}
     try:
