@@ -2,19 +2,21 @@
 
 Exit status: 0 no violation (or, for several variants, every expectation
 held); 1 a violation found (or an expectation failed); 2 bad input; 3 an
-exception inside model code; 130 interrupted (what was found is printed).
+exception inside model code; 130 interrupted by SIGINT or SIGTERM (what was
+found is printed).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from blkrace import __version__
 from blkrace.engine import ScheduleMismatch
@@ -23,7 +25,11 @@ from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
-from blkrace.report.text import make_console, render_finding, render_timeline
+from blkrace.interrupts import StopRequest, quiet_abandoned_coroutines, sigterm_as_interrupt
+from blkrace.report.jsondoc import check_document, replay_document, trace_of
+from blkrace.report.listing import render_list
+from blkrace.report.progress import CheckProgress
+from blkrace.report.text import TRACE_MODES, make_console, render_finding, render_timeline
 from blkrace.scenarios.registry import SCENARIOS, get, model_fingerprint
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -60,10 +66,13 @@ class VariantRun:
 
     @property
     def expectation_held(self):
+        """True or False; None when the run was interrupted before it could tell."""
+        if self.campaign.interrupted:
+            return None
         found = set(self.found_kinds)
         return self.expect <= found and found <= self.expect | self.allowed
 
-    def as_json(self):
+    def as_json(self, trace="full"):
         c = self.campaign
         return {
             "scenario": self.scenario,
@@ -85,10 +94,10 @@ class VariantRun:
                     "message": f.violation.message,
                     "token": token.split()[-1],
                     "prefix_tokens": token.split()[:-1],
-                    "schedule_index": f.schedule_index,
+                    "schedule": f.schedule_index + 1,
                     "seconds_to_find": round(f.elapsed_s, 4),
                     "detail": _violation_of(f, res).detail,
-                    "trace": [s.as_dict() for s in (res.trace if res else [])],
+                    "trace": trace_of(res, trace),
                 }
                 for f, res, token in self.reports
             ],
@@ -105,6 +114,34 @@ def _violation_of(finding, replayed):
 
 def _fail(message):
     raise BadInput(message)
+
+
+def _shorten(message, word=60, line=400):
+    """A message that echoes a long argument keeps its head and says how long it was."""
+
+    def cut(m):
+        w = m.group(0)
+        return f"{w[:40]}…({len(w):,} characters)"
+
+    message = re.sub(rf"\S{{{word + 1},}}", cut, " ".join(str(message).split()))
+    return message if len(message) <= line else message[: line - 1] + "…"
+
+
+def _int_option(name, minimum=None):
+    """An integer option's parser: digits only (``1.0`` and ``1.5`` are refused alike)."""
+
+    def parse(value):
+        if isinstance(value, int):
+            number = value
+        elif re.fullmatch(r"[+-]?[0-9]{1,18}", str(value).strip()):
+            number = int(value)
+        else:
+            raise typer.BadParameter(f"{name} takes a whole number, not {value!r}")
+        if minimum is not None and number < minimum:
+            raise typer.BadParameter(f"{name} is at least {minimum}, not {number}")
+        return number
+
+    return parse
 
 
 def _resolve(scenario_name, variant_name):
@@ -163,6 +200,9 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
     build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive)
+    stop = options.get("stop")
+    # With a stop request installed, a signal ends the campaign between runs (blkrace/interrupts.py).
+    explore_build = stop.guard(build) if stop is not None else build
     max_steps = options["max_steps"] or scenario.max_steps
     expect = variant.expect if lockdep else variant.expect - {"lockdep"}
     allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
@@ -170,12 +210,12 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
 
     def on_progress(done, nfound):
         if progress is not None:
-            progress(done, schedules)
+            progress(done, nfound)
 
     # Stop as soon as every expected kind was seen (or at the first finding
     # when asked to); a clean variant explores the whole budget.
     campaign = explore(
-        build,
+        explore_build,
         strategy,
         schedules,
         stop_on_first=stop_on_first and not wanted,
@@ -186,8 +226,11 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
     for finding in campaign.findings:
         choices = list(finding.choices)
-        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
-            choices = shrink(build, choices, finding.violation.origin, max_steps=max_steps)
+        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix and not campaign.interrupted:
+            try:
+                choices = shrink(explore_build, choices, finding.violation.origin, max_steps=max_steps)
+            except KeyboardInterrupt:
+                campaign.interrupted = True  # reported as found, unshrunk
         # A lockdep finding builds on the graph of earlier runs: replay them first.
         shared = {}
         for earlier in finding.prefix:
@@ -203,7 +246,7 @@ def _severity(report):
     return (report[0].schedule_index, KINDS.index(report[0].violation.kind))
 
 
-def _print_variant_report(console, run):
+def _print_variant_report(console, run, trace="window"):
     c = run.campaign
     shown = set()
     # One report per run, headed by its most severe finding (a deadlock before the stalls it causes).
@@ -216,7 +259,7 @@ def _print_variant_report(console, run):
             f"{run.scenario} --variant {run.variant}: found at schedule {finding.schedule_index + 1} "
             f"({run.strategy}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
         )
-        render_finding(console, finding, replayed, token, header)
+        render_finding(console, finding, replayed, token, header, trace=trace)
     verdict = _summary_line(run)
     console.print()
     lockdep = [f for f, _, _ in run.reports if f.violation.kind == "lockdep"]
@@ -235,7 +278,13 @@ def _print_variant_report(console, run):
             )
     console.print(verdict)
     if c.interrupted:
-        console.print("[yellow]interrupted: the findings above are all that was found[/yellow]")
+        console.print(
+            Text(
+                f"interrupted after {c.schedules} schedules: the findings above are all that was found, "
+                "and the variant's expectation is not decided",
+                style="yellow",
+            )
+        )
 
 
 def _summary_line(run):
@@ -278,25 +327,22 @@ def _all_table(runs):
             ", ".join(r.found_kinds) or "none",
             sched,
             f"{c.elapsed_s:.2f}",
-            "[green]yes[/green]" if r.expectation_held else "[bold red]NO[/bold red]",
+            _held_cell(r),
         )
     return table
+
+
+def _held_cell(run):
+    held = run.expectation_held
+    if held is None:
+        return Text("interrupted", style="yellow")
+    return Text("yes", style="green") if held else Text("NO", style="bold red")
 
 
 @app.command("list")
 def list_cmd():
     """List the scenarios, their variants and what each variant is expected to show."""
-    console = make_console()
-    table = Table(title="scenarios", title_justify="left")
-    for col in ("scenario", "variant", "patches", "expected", "what it shows"):
-        table.add_column(col, overflow="fold")
-    for s in SCENARIOS.values():
-        table.add_row(f"[bold]{s.name}[/bold]", "", "", "", s.summary)
-        for v in s.variants.values():
-            table.add_row(
-                "", v.name, ", ".join(sorted(v.patches)) or "-", ", ".join(sorted(v.expect)) or "none", v.summary
-            )
-    console.print(table)
+    render_list(make_console(), SCENARIOS.values())
 
 
 @app.command("check")
@@ -305,14 +351,24 @@ def check_cmd(
     variant: str = typer.Option(None, "--variant", "-v", help="One variant; default: every variant of the scenario."),
     all_: bool = typer.Option(False, "--all", help="Every scenario and variant against its declared outcome."),
     strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", "-s", help=f"One of: {', '.join(STRATEGIES)}."),
-    schedules: int = typer.Option(None, "--schedules", "-n", min=1, help="Runs to explore (default: the scenario's)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random strategies."),
+    schedules: int = typer.Option(
+        None,
+        "--schedules",
+        "-n",
+        parser=_int_option("--schedules", 1),
+        help="Runs to explore (default: the scenario's).",
+    ),
+    seed: int = typer.Option(0, "--seed", parser=_int_option("--seed"), help="Seed of the random strategies."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Explore every schedule even after findings."),
     no_shrink: bool = typer.Option(False, "--no-shrink", help="Report findings as found, without shrinking."),
-    max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound per run (livelock beyond)."),
-    preemption_bound: int = typer.Option(2, "--preemption-bound", min=0, help="DFS: most preemptions per run."),
-    depth: int = typer.Option(3, "--depth", min=1, help="PCT: bug depth d."),
+    max_steps: int = typer.Option(
+        None, "--max-steps", parser=_int_option("--max-steps", 10), help="Step bound per run (livelock beyond)."
+    ),
+    preemption_bound: int = typer.Option(
+        2, "--preemption-bound", parser=_int_option("--preemption-bound", 0), help="DFS: most preemptions per run."
+    ),
+    depth: int = typer.Option(3, "--depth", parser=_int_option("--depth", 1), help="PCT: bug depth d."),
     no_lockdep: bool = typer.Option(
         False, "--no-lockdep", help="Lockdep off, for speed; a variant's expected lockdep report is then not expected."
     ),
@@ -322,6 +378,12 @@ def check_cmd(
         help="Preemption model: full (CONFIG_PREEMPT) or none (CONFIG_PREEMPT_NONE); default: each variant's own. "
         "Declared outcomes are for the variant's own model.",
     ),
+    trace: str = typer.Option(
+        "window",
+        "--trace",
+        help="Timeline: window (the last steps of the CPUs involved; all of a short run), full or none. "
+        "JSON carries every step unless none.",
+    ),
 ):
     """Explore schedules of a scenario and report what breaks."""
     if all_ and scenario:
@@ -330,6 +392,7 @@ def check_cmd(
         _fail("name a scenario (see `blkrace list`) or pass --all")
     if strategy not in STRATEGIES:
         _fail(f"unknown strategy {strategy!r} (valid: {', '.join(STRATEGIES)})")
+    _check_trace(trace)
     if all_ and variant:
         _fail("--variant goes with a scenario, not with --all")
     preemptive = _parse_preempt(preempt)
@@ -353,7 +416,8 @@ def check_cmd(
     console = make_console()
     runs = []
     interrupted = False
-    with _Progress(enabled=not json_out) as progress:
+    with CheckProgress() as progress, StopRequest() as stop:
+        options["stop"] = stop
         for s, v in targets:
             n = schedules or s.default_schedules
             task = progress.add(f"{s.name} {v.name}", n)
@@ -366,7 +430,7 @@ def check_cmd(
                     seed=seed,
                     stop_on_first=not keep_going,
                     do_shrink=not no_shrink,
-                    progress=lambda done, total, task=task: progress.update(task, done),
+                    progress=lambda done, found, task=task: progress.update(task, done, found),
                     options=options,
                 )
             except KeyboardInterrupt:
@@ -374,36 +438,50 @@ def check_cmd(
                 break
             runs.append(run)
             progress.done(task)
-            if run.campaign.interrupted:
+            if run.campaign.interrupted or stop.requested:
                 interrupted = True
                 break
-    if json_out:
-        if several:
-            print(json.dumps({"ok": all(r.expectation_held for r in runs), "results": [r.as_json() for r in runs]}))
-        elif runs:
-            print(json.dumps(runs[0].as_json()))
-    else:
-        for run in runs:
-            if not all_:
-                _print_variant_report(console, run)
-                continue
-            # --all is a summary: one line per finding, with the token to replay it.
-            for f, _, token in run.reports:
-                console.print(f"{run.scenario} --variant {run.variant}: {f.violation.kind}: {f.violation.message}")
-                console.print(f"  blkrace replay {token}", soft_wrap=True)
-        if several:
-            console.print()
-            console.print(_all_table(runs))
+    if interrupted:
+        quiet_abandoned_coroutines()
     code = _exit_code(runs, several) if runs else EXIT_INTERRUPTED
     if interrupted:
         code = EXIT_INTERRUPTED
+    if json_out:
+        started = {(r.scenario, r.variant) for r in runs}
+        skipped = [(s.name, v.name) for s, v in targets if (s.name, v.name) not in started]
+        doc = check_document(
+            [r.as_json(trace) for r in runs], exit_status=code, interrupted=interrupted, skipped=skipped
+        )
+        print(json.dumps(doc))
+    else:
+        for run in runs:
+            if not all_:
+                _print_variant_report(console, run, trace)
+                continue
+            # --all is a summary: one line per finding, with the token to replay it.
+            for f, _, token in run.reports:
+                console.print(
+                    Text(f"{run.scenario} --variant {run.variant}: {f.violation.kind}: {f.violation.message}")
+                )
+                console.print(Text(f"  blkrace replay {token}"), soft_wrap=True)
+        if several:
+            console.print()
+            console.print(_all_table(runs))
+        if interrupted:
+            console.print(
+                Text(f"interrupted: {len(targets) - len(runs)} of {len(targets)} variants not run", style="yellow")
+            )
     for r in runs:
         for f, _, _ in r.reports:
             if f.violation.kind == "model_error":
-                print(
-                    f"blkrace: error: model error in {r.scenario}/{r.variant}: {f.violation.message}", file=sys.stderr
-                )
+                message = _shorten(f"model error in {r.scenario}/{r.variant}: {f.violation.message}", line=2000)
+                print(f"blkrace: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def _check_trace(trace):
+    if trace not in TRACE_MODES:
+        _fail(f"unknown trace mode {trace!r} (valid: {', '.join(TRACE_MODES)})")
 
 
 @app.command("replay")
@@ -419,9 +497,15 @@ def replay_cmd(
         help="Replay on another variant of the same scenario (lenient: shows where the schedule diverges).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
-    max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound of the run."),
+    max_steps: int = typer.Option(
+        None, "--max-steps", parser=_int_option("--max-steps", 10), help="Step bound of the run."
+    ),
+    trace: str = typer.Option(
+        "window", "--trace", help="Timeline: window (default), full or none. JSON carries every step unless none."
+    ),
 ):
-    """Replay one schedule exactly, with its full trace."""
+    """Replay one schedule exactly, with its trace."""
+    _check_trace(trace)
     scheds = []
     for token in tokens:
         try:
@@ -461,6 +545,10 @@ def replay_cmd(
         _fail(f"the token does not replay on this model: {exc}")
     elapsed = time.perf_counter() - start
     token = " ".join(tokens)
+    if any(v.kind == "model_error" for v in result.violations):
+        code = EXIT_MODEL_ERROR
+    else:
+        code = EXIT_FOUND if result.violations else EXIT_OK
     if json_out:
         out = {
             "scenario": s.name,
@@ -473,17 +561,19 @@ def replay_cmd(
             "violations": [
                 {"kind": v.kind, "message": v.message, "detail": v.detail, "token": token} for v in result.violations
             ],
-            "trace": [st.as_dict() for st in result.trace],
+            "trace": trace_of(result, trace),
         }
-        print(json.dumps(out))
+        print(json.dumps(replay_document(out, exit_status=code)))
     else:
         console = make_console()
         if strategy.diverged_at:
             console.print(
-                f"[yellow]replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}[/yellow]"
+                Text(f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}", style="yellow")
             )
         if not result.violations:
-            render_timeline(result.trace, console, title=f"{s.name} --variant {target.name}: no violation")
+            render_timeline(
+                result.trace, console, title=f"{s.name} --variant {target.name}: no violation", trace_mode=trace
+            )
         ordered = sorted(result.violations, key=lambda v: KINDS.index(v.kind))
         if ordered:
             render_finding(
@@ -493,60 +583,16 @@ def replay_cmd(
                 token,
                 f"replayed {s.name} --variant {target.name}: {result.steps} steps, "
                 f"{result.time_ns / 1e6:.3f} ms virtual",
+                trace=trace,
             )
         console.print(
-            f"{s.name} --variant {target.name}: "
-            + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")
-            + f" ({result.steps} steps)"
-        )
-    if any(v.kind == "model_error" for v in result.violations):
-        raise typer.Exit(EXIT_MODEL_ERROR)
-    raise typer.Exit(EXIT_FOUND if result.violations else EXIT_OK)
-
-
-class _Progress:
-    """A rich progress bar on stderr, shown only once a check has run for a second."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.bar = None
-        self.start = time.perf_counter()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-        return False
-
-    def add(self, label, total):
-        self.label, self.total = label, total
-        return label
-
-    def update(self, task, done):
-        if not self.enabled:
-            return
-        if self.bar is None:
-            if time.perf_counter() - self.start < 1.0:
-                return
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                transient=True,
-                console=make_console(stderr=True),
+            Text(
+                f"{s.name} --variant {target.name}: "
+                + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")
+                + f" ({result.steps} steps)"
             )
-            self.bar.start()
-            self.ids = {}
-        if task not in self.ids:
-            self.ids[task] = self.bar.add_task(task, total=self.total)
-        self.bar.update(self.ids[task], completed=done)
-
-    def done(self, task):
-        if self.bar is not None and task in getattr(self, "ids", {}):
-            self.bar.update(self.ids[task], visible=False)
+        )
+    raise typer.Exit(code)
 
 
 def version_callback(value: bool):
@@ -572,12 +618,14 @@ def main(argv=None):
         argv = sys.argv[1:]
     if not argv:
         argv = ["--help"]
+    restore_sigterm = sigterm_as_interrupt()
     try:
         rv = app(args=argv, standalone_mode=False)
     except BadInput as exc:
-        print(f"blkrace: error: {exc}", file=sys.stderr)
+        print(f"blkrace: error: {_shorten(exc)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
+        quiet_abandoned_coroutines()
         print("blkrace: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - click's usage errors and exits
@@ -589,9 +637,11 @@ def main(argv=None):
         if hasattr(exc, "format_message"):
             ctx = getattr(exc, "ctx", None)
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            print(f"blkrace: error: {exc.format_message()}{hint}", file=sys.stderr)
+            print(f"blkrace: error: {_shorten(exc.format_message())}{hint}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
         raise
+    finally:
+        restore_sigterm()
     sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
