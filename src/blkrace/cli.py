@@ -308,10 +308,13 @@ def _exit_code(runs, several):
     return EXIT_FOUND if runs[0].reports else EXIT_OK
 
 
-def _all_table(runs):
-    table = Table(title="blkrace check: every scenario and variant against its declared outcome", title_justify="left")
+def _all_table(runs, width=200):
+    """The summary of several variants: a table, or two lines per variant below 110 columns."""
+    title = "blkrace check: every scenario and variant against its declared outcome"
+    table = Table(title=title, title_justify="left")
     for col in ("scenario", "variant", "expected", "found", "schedules", "seconds", "held"):
         table.add_column(col, justify="right" if col in ("schedules", "seconds") else "left")
+    narrow = Text(title + "\n", style="bold")
     for r in runs:
         c = r.campaign
         first = min((f.schedule_index + 1 for f, _, _ in r.reports), default=None)
@@ -320,15 +323,16 @@ def _all_table(runs):
             if first
             else (f"{c.schedules} (exhausted)" if c.exhausted else str(c.schedules))
         )
-        table.add_row(
-            r.scenario,
-            r.variant,
-            ", ".join(sorted(r.expect)) or "none",
-            ", ".join(r.found_kinds) or "none",
-            sched,
-            f"{c.elapsed_s:.2f}",
-            _held_cell(r),
-        )
+        expected = ", ".join(sorted(r.expect)) or "none"
+        found = ", ".join(r.found_kinds) or "none"
+        table.add_row(r.scenario, r.variant, expected, found, sched, f"{c.elapsed_s:.2f}", _held_cell(r))
+        held = _held_cell(r)
+        narrow.append(f"{held.plain:>11} ", style=held.style)
+        narrow.append(f"{r.scenario} {r.variant}\n", style="bold")
+        narrow.append(f"{'':>11} expected {expected}; found {found}; {sched} schedules, {c.elapsed_s:.2f} s\n")
+    if width < 110:
+        narrow.rstrip()
+        return narrow
     return table
 
 
@@ -466,7 +470,7 @@ def check_cmd(
                 console.print(Text(f"  blkrace replay {token}"), soft_wrap=True)
         if several:
             console.print()
-            console.print(_all_table(runs))
+            console.print(_all_table(runs, console.width))
         if interrupted:
             console.print(
                 Text(f"interrupted: {len(targets) - len(runs)} of {len(targets)} variants not run", style="yellow")
