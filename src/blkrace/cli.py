@@ -127,7 +127,7 @@ def _shorten(message, word=60, line=400):
     return message if len(message) <= line else message[: line - 1] + "…"
 
 
-def _int_option(name, minimum=None):
+def _int_option(minimum=None):
     """An integer option's parser: digits only (``1.0`` and ``1.5`` are refused alike)."""
 
     def parse(value):
@@ -136,9 +136,9 @@ def _int_option(name, minimum=None):
         elif re.fullmatch(r"[+-]?[0-9]{1,18}", str(value).strip()):
             number = int(value)
         else:
-            raise typer.BadParameter(f"{name} takes a whole number, not {value!r}")
+            raise typer.BadParameter(f"{value!r} is not a whole number")
         if minimum is not None and number < minimum:
-            raise typer.BadParameter(f"{name} is at least {minimum}, not {number}")
+            raise typer.BadParameter(f"{number} is below the minimum, {minimum}")
         return number
 
     return parse
@@ -359,20 +359,20 @@ def check_cmd(
         None,
         "--schedules",
         "-n",
-        parser=_int_option("--schedules", 1),
+        parser=_int_option(1),
         help="Runs to explore (default: the scenario's).",
     ),
-    seed: int = typer.Option(0, "--seed", parser=_int_option("--seed"), help="Seed of the random strategies."),
+    seed: int = typer.Option(0, "--seed", parser=_int_option(), help="Seed of the random strategies."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Explore every schedule even after findings."),
     no_shrink: bool = typer.Option(False, "--no-shrink", help="Report findings as found, without shrinking."),
     max_steps: int = typer.Option(
-        None, "--max-steps", parser=_int_option("--max-steps", 10), help="Step bound per run (livelock beyond)."
+        None, "--max-steps", parser=_int_option(10), help="Step bound per run (livelock beyond)."
     ),
     preemption_bound: int = typer.Option(
-        2, "--preemption-bound", parser=_int_option("--preemption-bound", 0), help="DFS: most preemptions per run."
+        2, "--preemption-bound", parser=_int_option(0), help="DFS: most preemptions per run."
     ),
-    depth: int = typer.Option(3, "--depth", parser=_int_option("--depth", 1), help="PCT: bug depth d."),
+    depth: int = typer.Option(3, "--depth", parser=_int_option(1), help="PCT: bug depth d."),
     no_lockdep: bool = typer.Option(
         False, "--no-lockdep", help="Lockdep off, for speed; a variant's expected lockdep report is then not expected."
     ),
@@ -385,8 +385,8 @@ def check_cmd(
     trace: str = typer.Option(
         "window",
         "--trace",
-        help="Timeline: window (the last steps of the CPUs involved; all of a short run), full or none. "
-        "JSON carries every step unless none.",
+        help="Timeline: window (the end of the run: the last steps of each CPU and of each blocked task; "
+        "a short run whole), full or none. JSON carries every step unless none.",
     ),
 ):
     """Explore schedules of a scenario and report what breaks."""
@@ -501,9 +501,7 @@ def replay_cmd(
         help="Replay on another variant of the same scenario (lenient: shows where the schedule diverges).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
-    max_steps: int = typer.Option(
-        None, "--max-steps", parser=_int_option("--max-steps", 10), help="Step bound of the run."
-    ),
+    max_steps: int = typer.Option(None, "--max-steps", parser=_int_option(10), help="Step bound of the run."),
     trace: str = typer.Option(
         "window", "--trace", help="Timeline: window (default), full or none. JSON carries every step unless none."
     ),
