@@ -2,19 +2,21 @@
 
 Exit status: 0 no violation (or, for several variants, every expectation
 held); 1 a violation found (or an expectation failed); 2 bad input; 3 an
-exception inside model code; 130 interrupted (what was found is printed).
+exception inside model code; 130 interrupted by SIGINT or SIGTERM (what was
+found is printed).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from blkrace import __version__
 from blkrace.engine import ScheduleMismatch
@@ -24,8 +26,12 @@ from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
+from blkrace.interrupts import StopRequest, quiet_abandoned_coroutines, sigterm_as_interrupt
 from blkrace.report import html as html_report
-from blkrace.report.text import make_console, render_finding, render_timeline
+from blkrace.report.jsondoc import check_document, replay_document, trace_of
+from blkrace.report.listing import render_list
+from blkrace.report.progress import CheckProgress
+from blkrace.report.text import TRACE_MODES, make_console, render_finding, render_timeline
 from blkrace.scenarios import registry
 from blkrace.scenarios.base import ENGINE_LIMITS, ParamError, format_value
 from blkrace.scenarios.loader import LoadError
@@ -66,10 +72,13 @@ class VariantRun:
 
     @property
     def expectation_held(self):
+        """True or False; None when the run was interrupted before it could tell."""
+        if self.campaign.interrupted:
+            return None
         found = set(self.found_kinds)
         return self.expect <= found and found <= self.expect | self.allowed
 
-    def as_json(self):
+    def as_json(self, trace="full"):
         c = self.campaign
         return {
             "scenario": self.scenario,
@@ -92,10 +101,10 @@ class VariantRun:
                     "message": f.violation.message,
                     "token": token.split()[-1],
                     "prefix_tokens": token.split()[:-1],
-                    "schedule_index": f.schedule_index,
+                    "schedule": f.schedule_index + 1,
                     "seconds_to_find": round(f.elapsed_s, 4),
                     "detail": _violation_of(f, res).detail,
-                    "trace": [s.as_dict() for s in (res.trace if res else [])],
+                    "trace": trace_of(res, trace),
                 }
                 for f, res, token in self.reports
             ],
@@ -112,6 +121,34 @@ def _violation_of(finding, replayed):
 
 def _fail(message):
     raise BadInput(message)
+
+
+def _shorten(message, word=60, line=400):
+    """A message that echoes a long argument keeps its head and says how long it was."""
+
+    def cut(m):
+        w = m.group(0)
+        return f"{w[:40]}…({len(w):,} characters)"
+
+    message = re.sub(rf"\S{{{word + 1},}}", cut, " ".join(str(message).split()))
+    return message if len(message) <= line else message[: line - 1] + "…"
+
+
+def _int_option(minimum=None):
+    """An integer option's parser: digits only (``1.0`` and ``1.5`` are refused alike)."""
+
+    def parse(value):
+        if isinstance(value, int):
+            number = value
+        elif re.fullmatch(r"[+-]?[0-9]{1,18}", str(value).strip()):
+            number = int(value)
+        else:
+            raise typer.BadParameter(f"{value!r} is not a whole number")
+        if minimum is not None and number < minimum:
+            raise typer.BadParameter(f"{number} is below the minimum, {minimum}")
+        return number
+
+    return parse
 
 
 def _resolve(scenario_name, variant_name):
@@ -211,6 +248,9 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     params = options.get("params") or {}
     _check_params(scenario, variant, params)
     build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive, params=params)
+    stop = options.get("stop")
+    # With a stop request installed, a signal ends the campaign between runs (blkrace/interrupts.py).
+    explore_build = stop.guard(build) if stop is not None else build
     max_steps = options["max_steps"] or scenario.max_steps_of(variant)
     expect = variant.expect if lockdep else variant.expect - {"lockdep"}
     allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
@@ -218,12 +258,12 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
 
     def on_progress(done, nfound):
         if progress is not None:
-            progress(done, schedules)
+            progress(done, nfound)
 
     # Stop as soon as every expected kind was seen (or at the first finding
     # when asked to); a clean variant explores the whole budget.
     campaign = explore(
-        build,
+        explore_build,
         strategy,
         schedules,
         stop_on_first=stop_on_first and not wanted,
@@ -235,8 +275,11 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     out.params = dict(params)
     for finding in campaign.findings:
         choices = list(finding.choices)
-        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
-            choices = shrink(build, choices, finding.violation.origin, max_steps=max_steps)
+        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix and not campaign.interrupted:
+            try:
+                choices = shrink(explore_build, choices, finding.violation.origin, max_steps=max_steps)
+            except KeyboardInterrupt:
+                campaign.interrupted = True  # reported as found, unshrunk
         # A lockdep finding builds on the graph of earlier runs: replay them first.
         shared = {}
         for earlier in finding.prefix:
@@ -252,7 +295,7 @@ def _severity(report):
     return (report[0].schedule_index, KINDS.index(report[0].violation.kind))
 
 
-def _print_variant_report(console, run):
+def _print_variant_report(console, run, trace="window"):
     c = run.campaign
     shown = set()
     # One report per run, headed by its most severe finding (a deadlock before the stalls it causes).
@@ -265,7 +308,7 @@ def _print_variant_report(console, run):
             f"{run.scenario} --variant {run.variant}: found at schedule {finding.schedule_index + 1} "
             f"({run.strategy}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
         )
-        render_finding(console, finding, replayed, token, header)
+        render_finding(console, finding, replayed, token, header, trace=trace)
     verdict = _summary_line(run)
     console.print()
     lockdep = [f for f, _, _ in run.reports if f.violation.kind == "lockdep"]
@@ -284,7 +327,13 @@ def _print_variant_report(console, run):
             )
     console.print(verdict)
     if c.interrupted:
-        console.print("[yellow]interrupted: the findings above are all that was found[/yellow]")
+        console.print(
+            Text(
+                f"interrupted after {c.schedules} schedules: the findings above are all that was found, "
+                "and the variant's expectation is not decided",
+                style="yellow",
+            )
+        )
 
 
 def _summary_line(run):
@@ -308,10 +357,13 @@ def _exit_code(runs, several):
     return EXIT_FOUND if runs[0].reports else EXIT_OK
 
 
-def _all_table(runs):
-    table = Table(title="blkrace check: every scenario and variant against its declared outcome", title_justify="left")
+def _all_table(runs, width=200):
+    """The summary of several variants: a table, or two lines per variant below 110 columns."""
+    title = "blkrace check: every scenario and variant against its declared outcome"
+    table = Table(title=title, title_justify="left")
     for col in ("scenario", "variant", "expected", "found", "schedules", "seconds", "held"):
         table.add_column(col, justify="right" if col in ("schedules", "seconds") else "left")
+    narrow = Text(title + "\n", style="bold")
     for r in runs:
         c = r.campaign
         first = min((f.schedule_index + 1 for f, _, _ in r.reports), default=None)
@@ -320,16 +372,24 @@ def _all_table(runs):
             if first
             else (f"{c.schedules} (exhausted)" if c.exhausted else str(c.schedules))
         )
-        table.add_row(
-            r.scenario,
-            r.variant,
-            ", ".join(sorted(r.expect)) or "none",
-            ", ".join(r.found_kinds) or "none",
-            sched,
-            f"{c.elapsed_s:.2f}",
-            "[green]yes[/green]" if r.expectation_held else "[bold red]NO[/bold red]",
-        )
+        expected = ", ".join(sorted(r.expect)) or "none"
+        found = ", ".join(r.found_kinds) or "none"
+        table.add_row(r.scenario, r.variant, expected, found, sched, f"{c.elapsed_s:.2f}", _held_cell(r))
+        held = _held_cell(r)
+        narrow.append(f"{held.plain:>11} ", style=held.style)
+        narrow.append(f"{r.scenario} {r.variant}\n", style="bold")
+        narrow.append(f"{'':>11} expected {expected}; found {found}; {sched} schedules, {c.elapsed_s:.2f} s\n")
+    if width < 110:
+        narrow.rstrip()
+        return narrow
     return table
+
+
+def _held_cell(run):
+    held = run.expectation_held
+    if held is None:
+        return Text("interrupted", style="yellow")
+    return Text("yes", style="green") if held else Text("NO", style="bold red")
 
 
 @app.command("list")
@@ -339,29 +399,10 @@ def list_cmd(
     ),
 ):
     """List the scenarios, their variants and what each variant is expected to show."""
-    console = make_console()
     scenarios, errors = registry.all_scenarios()
     for ref in files or ():
         scenarios.append(_resolve(ref, None))
-    table = Table(title="scenarios", title_justify="left")
-    for col in ("scenario", "variant", "patches", "expected", "what it shows"):
-        table.add_column(col, overflow="fold")
-    for s in scenarios:
-        table.add_row(f"[bold]{s.name}[/bold]", "", "", "", s.summary)
-        if s.origin != "built in":
-            table.add_row("", "", "", "", f"from {s.origin}")
-        for line in _scenario_settings(s):
-            table.add_row("", "", "", "", line)
-        for v in s.variants.values():
-            fixed = ", ".join(f"{k}={format_value(x)}" for k, x in v.params.items())
-            table.add_row(
-                "",
-                v.name,
-                ", ".join(sorted(v.patches)) or "-",
-                ", ".join(sorted(v.expect)) or "none",
-                v.summary + (f" [{fixed}]" if fixed else ""),
-            )
-    console.print(table)
+    render_list(make_console(), scenarios, settings=_scenario_settings)
     for line in errors:
         print(f"blkrace: warning: {line}", file=sys.stderr)
 
@@ -383,14 +424,24 @@ def check_cmd(
     variant: str = typer.Option(None, "--variant", "-v", help="One variant; default: every variant of the scenario."),
     all_: bool = typer.Option(False, "--all", help="Every scenario and variant against its declared outcome."),
     strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", "-s", help=f"One of: {', '.join(STRATEGIES)}."),
-    schedules: int = typer.Option(None, "--schedules", "-n", min=1, help="Runs to explore (default: the scenario's)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random strategies."),
+    schedules: int = typer.Option(
+        None,
+        "--schedules",
+        "-n",
+        parser=_int_option(1),
+        help="Runs to explore (default: the scenario's).",
+    ),
+    seed: int = typer.Option(0, "--seed", parser=_int_option(), help="Seed of the random strategies."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Explore every schedule even after findings."),
     no_shrink: bool = typer.Option(False, "--no-shrink", help="Report findings as found, without shrinking."),
-    max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound per run (livelock beyond)."),
-    preemption_bound: int = typer.Option(2, "--preemption-bound", min=0, help="DFS: most preemptions per run."),
-    depth: int = typer.Option(3, "--depth", min=1, help="PCT: bug depth d."),
+    max_steps: int = typer.Option(
+        None, "--max-steps", parser=_int_option(10), help="Step bound per run (livelock beyond)."
+    ),
+    preemption_bound: int = typer.Option(
+        2, "--preemption-bound", parser=_int_option(0), help="DFS: most preemptions per run."
+    ),
+    depth: int = typer.Option(3, "--depth", parser=_int_option(1), help="PCT: bug depth d."),
     no_lockdep: bool = typer.Option(
         False, "--no-lockdep", help="Lockdep off, for speed; a variant's expected lockdep report is then not expected."
     ),
@@ -404,6 +455,12 @@ def check_cmd(
         None, "--param", "-p", help="Set a scenario parameter, NAME=VALUE (see `blkrace list`); repeatable."
     ),
     html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
+    trace: str = typer.Option(
+        "window",
+        "--trace",
+        help="Timeline: window (the end of the run: the last steps of each CPU and of each blocked task; "
+        "a short run whole), full or none. JSON carries every step unless none.",
+    ),
 ):
     """Explore schedules of a scenario (a name, or a file ./my_race.py) and report what breaks."""
     if all_ and scenario:
@@ -412,6 +469,7 @@ def check_cmd(
         _fail("name a scenario (see `blkrace list`) or pass --all")
     if strategy not in STRATEGIES:
         _fail(f"unknown strategy {strategy!r} (valid: {', '.join(STRATEGIES)})")
+    _check_trace(trace)
     if all_ and variant:
         _fail("--variant goes with a scenario, not with --all")
     preemptive = _parse_preempt(preempt)
@@ -445,7 +503,8 @@ def check_cmd(
     console = make_console()
     runs = []
     interrupted = False
-    with _Progress(enabled=not json_out) as progress:
+    with CheckProgress() as progress, StopRequest() as stop:
+        options["stop"] = stop
         for s, v in targets:
             n = schedules or s.schedules_of(v)
             task = progress.add(f"{s.name} {v.name}", n)
@@ -458,7 +517,7 @@ def check_cmd(
                     seed=seed,
                     stop_on_first=not keep_going,
                     do_shrink=not no_shrink,
-                    progress=lambda done, total, task=task: progress.update(task, done),
+                    progress=lambda done, found, task=task: progress.update(task, done, found),
                     options=options,
                 )
             except KeyboardInterrupt:
@@ -466,39 +525,53 @@ def check_cmd(
                 break
             runs.append(run)
             progress.done(task)
-            if run.campaign.interrupted:
+            if run.campaign.interrupted or stop.requested:
                 interrupted = True
                 break
-    if json_out:
-        if several:
-            print(json.dumps({"ok": all(r.expectation_held for r in runs), "results": [r.as_json() for r in runs]}))
-        elif runs:
-            print(json.dumps(runs[0].as_json()))
-    else:
-        for run in runs:
-            if not all_:
-                _print_variant_report(console, run)
-                continue
-            # --all is a summary: one line per finding, with the token to replay it.
-            for f, _, token in run.reports:
-                console.print(f"{run.scenario} --variant {run.variant}: {f.violation.kind}: {f.violation.message}")
-                console.print(f"  blkrace replay {token}", soft_wrap=True)
-        if several:
-            console.print()
-            console.print(_all_table(runs))
+    if interrupted:
+        quiet_abandoned_coroutines()
     code = _exit_code(runs, several) if runs else EXIT_INTERRUPTED
     if interrupted:
         code = EXIT_INTERRUPTED
+    if json_out:
+        started = {(r.scenario, r.variant) for r in runs}
+        skipped = [(s.name, v.name) for s, v in targets if (s.name, v.name) not in started]
+        doc = check_document(
+            [r.as_json(trace) for r in runs], exit_status=code, interrupted=interrupted, skipped=skipped
+        )
+        print(json.dumps(doc))
+    else:
+        for run in runs:
+            if not all_:
+                _print_variant_report(console, run, trace)
+                continue
+            # --all is a summary: one line per finding, with the token to replay it.
+            for f, _, token in run.reports:
+                console.print(
+                    Text(f"{run.scenario} --variant {run.variant}: {f.violation.kind}: {f.violation.message}")
+                )
+                console.print(Text(f"  blkrace replay {token}"), soft_wrap=True)
+        if several:
+            console.print()
+            console.print(_all_table(runs, console.width))
+        if interrupted:
+            console.print(
+                Text(f"interrupted: {len(targets) - len(runs)} of {len(targets)} variants not run", style="yellow")
+            )
     if html_out:
         command = " ".join(["blkrace check", scenario or "--all"] + (["--variant", variant] if variant else []))
         _html_write(html_out, lambda: html_report.check_page(runs, command))
     for r in runs:
         for f, _, _ in r.reports:
             if f.violation.kind == "model_error":
-                print(
-                    f"blkrace: error: model error in {r.scenario}/{r.variant}: {f.violation.message}", file=sys.stderr
-                )
+                message = _shorten(f"model error in {r.scenario}/{r.variant}: {f.violation.message}", line=2000)
+                print(f"blkrace: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def _check_trace(trace):
+    if trace not in TRACE_MODES:
+        _fail(f"unknown trace mode {trace!r} (valid: {', '.join(TRACE_MODES)})")
 
 
 @app.command("replay")
@@ -514,10 +587,14 @@ def replay_cmd(
         help="Replay on another variant of the same scenario (lenient: shows where the schedule diverges).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
-    max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound of the run."),
+    max_steps: int = typer.Option(None, "--max-steps", parser=_int_option(10), help="Step bound of the run."),
+    trace: str = typer.Option(
+        "window", "--trace", help="Timeline: window (default), full or none. JSON carries every step unless none."
+    ),
     html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
 ):
-    """Replay one schedule exactly, with its full trace."""
+    """Replay one schedule exactly, with its trace."""
+    _check_trace(trace)
     scheds = []
     for token in tokens:
         try:
@@ -564,6 +641,10 @@ def replay_cmd(
         _fail(f"the token does not replay on this model: {exc}")
     elapsed = time.perf_counter() - start
     token = " ".join(tokens)
+    if any(v.kind == "model_error" for v in result.violations):
+        code = EXIT_MODEL_ERROR
+    else:
+        code = EXIT_FOUND if result.violations else EXIT_OK
     if json_out:
         out = {
             "scenario": s.name,
@@ -576,17 +657,19 @@ def replay_cmd(
             "violations": [
                 {"kind": v.kind, "message": v.message, "detail": v.detail, "token": token} for v in result.violations
             ],
-            "trace": [st.as_dict() for st in result.trace],
+            "trace": trace_of(result, trace),
         }
-        print(json.dumps(out))
+        print(json.dumps(replay_document(out, exit_status=code)))
     else:
         console = make_console()
         if strategy.diverged_at:
             console.print(
-                f"[yellow]replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}[/yellow]"
+                Text(f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}", style="yellow")
             )
         if not result.violations:
-            render_timeline(result.trace, console, title=f"{s.name} --variant {target.name}: no violation")
+            render_timeline(
+                result.trace, console, title=f"{s.name} --variant {target.name}: no violation", trace_mode=trace
+            )
         ordered = sorted(result.violations, key=lambda v: KINDS.index(v.kind))
         if ordered:
             render_finding(
@@ -596,11 +679,14 @@ def replay_cmd(
                 token,
                 f"replayed {s.name} --variant {target.name}: {result.steps} steps, "
                 f"{result.time_ns / 1e6:.3f} ms virtual",
+                trace=trace,
             )
         console.print(
-            f"{s.name} --variant {target.name}: "
-            + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")
-            + f" ({result.steps} steps)"
+            Text(
+                f"{s.name} --variant {target.name}: "
+                + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")
+                + f" ({result.steps} steps)"
+            )
         )
     if html_out:
         diverged = None
@@ -608,9 +694,7 @@ def replay_cmd(
             diverged = f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}"
         command = f"blkrace replay {tokens[-1][:16]}…" + (f" --variant {target.name}" if lenient else "")
         _html_write(html_out, lambda: html_report.replay_page(s.name, target.name, result, token, command, diverged))
-    if any(v.kind == "model_error" for v in result.violations):
-        raise typer.Exit(EXIT_MODEL_ERROR)
-    raise typer.Exit(EXIT_FOUND if result.violations else EXIT_OK)
+    raise typer.Exit(code)
 
 
 def _html_check_writable(path):
@@ -627,51 +711,6 @@ def _html_write(path, page):
         html_report.write(path, page())
     except html_report.PageWriteError as exc:
         _fail(str(exc))
-
-
-class _Progress:
-    """A rich progress bar on stderr, shown only once a check has run for a second."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.bar = None
-        self.start = time.perf_counter()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-        return False
-
-    def add(self, label, total):
-        self.label, self.total = label, total
-        return label
-
-    def update(self, task, done):
-        if not self.enabled:
-            return
-        if self.bar is None:
-            if time.perf_counter() - self.start < 1.0:
-                return
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                transient=True,
-                console=make_console(stderr=True),
-            )
-            self.bar.start()
-            self.ids = {}
-        if task not in self.ids:
-            self.ids[task] = self.bar.add_task(task, total=self.total)
-        self.bar.update(self.ids[task], completed=done)
-
-    def done(self, task):
-        if self.bar is not None and task in getattr(self, "ids", {}):
-            self.bar.update(self.ids[task], visible=False)
 
 
 def version_callback(value: bool):
@@ -697,12 +736,14 @@ def main(argv=None):
         argv = sys.argv[1:]
     if not argv:
         argv = ["--help"]
+    restore_sigterm = sigterm_as_interrupt()
     try:
         rv = app(args=argv, standalone_mode=False)
     except BadInput as exc:
-        print(f"blkrace: error: {exc}", file=sys.stderr)
+        print(f"blkrace: error: {_shorten(exc)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
+        quiet_abandoned_coroutines()
         print("blkrace: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - click's usage errors and exits
@@ -714,9 +755,11 @@ def main(argv=None):
         if hasattr(exc, "format_message"):
             ctx = getattr(exc, "ctx", None)
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            print(f"blkrace: error: {exc.format_message()}{hint}", file=sys.stderr)
+            print(f"blkrace: error: {_shorten(exc.format_message())}{hint}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
         raise
+    finally:
+        restore_sigterm()
     sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
