@@ -190,11 +190,11 @@ def test_browser_shows_the_stall_and_a_click_opens_a_backtrace(chromium, pages):
     assert "blk_mq_do_dispatch_sched" in panel and "scsi_mq_put_budget" in panel
     assert chromium.eval("document.querySelector('#timeline tr.sel').dataset.i") == str(index)
     assert re.search(r"blkrace/\S+\.py:\d+", chromium.eval("document.querySelector('#source-line').innerText"))
+    keep(chromium, "html-report-budget-rerun")
     # The keyboard steps to the next entry shown.
     chromium.call("Input.dispatchKeyEvent", {"type": "keyDown", "key": "j", "text": "j"})
     after = int(chromium.eval("document.querySelector('#timeline tr.sel').dataset.i"))
     assert after > index
-    keep(chromium, "html-report-budget-rerun")
     assert chromium.errors() == []
 
 
