@@ -112,7 +112,7 @@ def test_html_from_the_command_line_is_the_same_in_any_process(tmp_path):
     out = tmp_path / "check.html"
     proc = run_cli("check", "budget-rerun", "--variant", "buggy", "--json", "--html", str(out), hashseed="1")
     assert proc.returncode == 1, proc.stderr
-    token = json.loads(proc.stdout)["violations"][0]["token"]
+    token = json.loads(proc.stdout)["results"][0]["violations"][0]["token"]
     assert "I/O stall" in out.read_text()
     pages = []
     for seed in ("2", "31337"):

@@ -49,7 +49,7 @@ def one_line_error(proc):
 def buggy(workdir):
     proc = run(workdir, "check", "./my_race.py", "--variant", "buggy", "--json", hashseed="3")
     assert proc.returncode == 1, proc.stderr
-    return json.loads(proc.stdout)
+    return json.loads(proc.stdout)["results"][0]
 
 
 def test_the_buggy_variant_strands_a_request_on_hctx_dispatch(buggy):
@@ -102,7 +102,7 @@ def test_a_token_of_an_edited_scenario_file_is_refused(workdir, buggy, tmp_path)
 def test_parameters_are_checked_recorded_in_the_token_and_replayed(workdir):
     proc = run(workdir, "check", "./my_race.py", "--variant", "buggy", "--param", "nr_readers=4", "--json")
     assert proc.returncode == 1, proc.stderr
-    out = json.loads(proc.stdout)
+    out = json.loads(proc.stdout)["results"][0]
     assert out["params"] == {"nr_readers": "4"}
     token = out["violations"][0]["token"]
     sched = decode(token)

@@ -273,6 +273,7 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     )
     out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
     out.params = dict(params)
+    out.params = dict(params)
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error" and not finding.prefix and not campaign.interrupted:
