@@ -19,9 +19,19 @@ DRAIN_INACTIVE_HCTX = Patch(
     "bf0beec0607d",
     "blk-mq: drain I/O when all CPUs in a hctx are offline",
 )
+# The same commit's hunks in drivers/block/loop.c and drivers/md/dm-rq.c: the
+# stacking drivers set BLK_MQ_F_STACKING, so that their hctxs never register
+# for CPUHP_AP_BLK_MQ_ONLINE and are not drained.  A toggle of its own so that
+# the blk-mq side can be run without it (hctx-drain's fixed-without-stacking).
+DRAIN_STACKING_FLAG = Patch(
+    "blk-mq-stacking-flag",
+    "bf0beec0607d",
+    "blk-mq: drain I/O when all CPUs in a hctx are offline (the loop.c and dm-rq.c hunks: BLK_MQ_F_STACKING)",
+)
 BLK_MQ_S_INACTIVE = 3
 
 
+# blk_mq_init_tags(), block/blk-mq-tag.c
 def blk_mq_init_tags(name, nr_tags):
     """blk_mq_init_tags(): the tags' bitmap, with its wait queues."""
     tags = blk_mq_tags(name, nr_tags)
@@ -36,6 +46,7 @@ def blk_mq_tags_from_data(data):
     return data.hctx.tags
 
 
+# bt_wait_ptr(), block/blk-mq-tag.h
 def bt_wait_ptr(bt, hctx):
     """bt_wait_ptr(): waiters of one hctx spread round robin over the 8 queues."""
     ws = bt.ws[hctx.wait_index]
@@ -43,6 +54,7 @@ def bt_wait_ptr(bt, hctx):
     return ws
 
 
+# __blk_mq_get_tag(), block/blk-mq-tag.c
 async def __blk_mq_get_tag(data, bt):
     """__blk_mq_get_tag(): one try (hctx_may_queue() only limits shared tag sets)."""
     return await sbitmap.__sbitmap_queue_get(bt)
@@ -99,16 +111,19 @@ async def blk_mq_get_tag(data):
     return tag
 
 
+# blk_mq_put_tag(), block/blk-mq-tag.c
 async def blk_mq_put_tag(tags, ctx, tag):
     """blk_mq_put_tag() -> sbitmap_queue_clear()."""
     await sbitmap.sbitmap_queue_clear(tags.bitmap_tags, tag, ctx.cpu if ctx else 0)
 
 
+# blk_mq_tag_busy(), block/blk-mq-tag.h
 def blk_mq_tag_busy(hctx):
     """blk_mq_tag_busy(): only shared tag sets count active queues; none here."""
     return False
 
 
+# blk_mq_all_tag_iter(), block/blk-mq-tag.c
 async def blk_mq_all_tag_iter(tags, fn):
     """blk_mq_all_tag_iter(): every allocated tag's static request, until ``fn`` says stop."""
     await access(tags.bitmap_tags, READ)

@@ -39,15 +39,18 @@ class sbitmap_queue:
         self.ws_active = 0
 
 
+# sbq_calc_wake_batch(), lib/sbitmap.c
 def sbq_calc_wake_batch(depth):
     """sbq_calc_wake_batch(): clamp(depth / SBQ_WAIT_QUEUES, 1, SBQ_WAKE_BATCH)."""
     return max(1, min(depth // SBQ_WAIT_QUEUES, SBQ_WAKE_BATCH))
 
 
+# sbq_index_inc(), include/linux/sbitmap.h
 def sbq_index_inc(index):
     return (index + 1) % SBQ_WAIT_QUEUES
 
 
+# __sbitmap_queue_get(), lib/sbitmap.c
 async def __sbitmap_queue_get(sbq):
     """__sbitmap_queue_get(): the lowest clear bit, set atomically; -1 if none."""
     await access(sbq, WRITE)
@@ -59,10 +62,12 @@ async def __sbitmap_queue_get(sbq):
     return nr
 
 
+# sbitmap_any_bit_set(), lib/sbitmap.c
 def sbitmap_any_bit_set(sbq):
     return sbq.map != 0
 
 
+# sbq_wake_ptr(), lib/sbitmap.c
 def sbq_wake_ptr(sbq):
     """sbq_wake_ptr(): the first wait queue with a waiter, from wake_index on."""
     if not sbq.ws_active:
@@ -78,6 +83,7 @@ def sbq_wake_ptr(sbq):
     return None
 
 
+# __sbq_wake_up(), lib/sbitmap.c
 async def __sbq_wake_up(sbq):
     """__sbq_wake_up(): count this free against a wait queue's batch; true means retry."""
     await access(sbq.ws, WRITE)
@@ -101,11 +107,13 @@ async def __sbq_wake_up(sbq):
     return False
 
 
+# sbitmap_queue_wake_up(), lib/sbitmap.c
 async def sbitmap_queue_wake_up(sbq):
     while await __sbq_wake_up(sbq):
         pass
 
 
+# sbitmap_queue_clear(), lib/sbitmap.c
 async def sbitmap_queue_clear(sbq, nr, cpu):
     """sbitmap_queue_clear(): free the bit, then account the wake-up."""
     await access(sbq, WRITE)
@@ -113,6 +121,7 @@ async def sbitmap_queue_clear(sbq, nr, cpu):
     await sbitmap_queue_wake_up(sbq)
 
 
+# sbitmap_queue_wake_all(), lib/sbitmap.c
 def sbitmap_queue_wake_all(sbq):
     """sbitmap_queue_wake_all(): every waiter of every queue."""
     wake_index = sbq.wake_index
@@ -130,6 +139,7 @@ class sbq_wait:
         self.sbq = None
 
 
+# sbitmap_prepare_to_wait(), lib/sbitmap.c
 def sbitmap_prepare_to_wait(sbq, ws, wait):
     """sbitmap_prepare_to_wait(): count the waiter (the queueing itself is the park)."""
     if wait.sbq is None:
@@ -137,12 +147,14 @@ def sbitmap_prepare_to_wait(sbq, ws, wait):
         wait.sbq = sbq
 
 
+# sbitmap_finish_wait(), lib/sbitmap.c
 def sbitmap_finish_wait(sbq, ws, wait):
     if wait.sbq is not None:
         sbq.ws_active -= 1
         wait.sbq = None
 
 
+# sbitmap_weight(), lib/sbitmap.c
 async def sbitmap_weight(sbq):
     await access(sbq, READ)
     return bin(sbq.map).count("1")
