@@ -2,6 +2,7 @@
 
 import re
 
+from blkrace.block.blk_mq import FREEZE_LOCKDEP
 from blkrace.engine import access, choose
 from blkrace.engine.campaign import explore
 from blkrace.engine.strategy import make_strategy
@@ -172,7 +173,7 @@ def test_inconsistent_report_text_line_by_line():
     assert detail == expected
 
 
-def build_freeze_then_lock(ex, non_owner=False):
+def build_freeze_then_lock(ex, non_owner=False, patches=frozenset({FREEZE_LOCKDEP.name})):
     """The queue freeze as a lock (v6.13): one task freezes the queue and takes
     a mutex under it, then takes the mutex and enters the queue.  Run alone it
     cannot deadlock; with another task doing the second half while the first
@@ -181,7 +182,8 @@ def build_freeze_then_lock(ex, non_owner=False):
     from blkrace.block.blk_core import blk_queue_enter, blk_queue_exit
     from blkrace.drivers.null_blk import null_add_dev
 
-    k = machine(ex)
+    k = boot(ex, nr_cpus=2, hotplug=False, patches=patches)
+    k.lockdep = ex.shared.setdefault("lockdep", lockdep_graph())
     nb = null_add_dev(k, "sda", nr_hw_queues=1, hw_queue_depth=4)
     q = nb.q
     sysfs_lock = mutex("q->sysfs_lock")
@@ -209,6 +211,13 @@ def test_a_lock_taken_under_a_queue_freeze_and_around_an_entry_is_a_circular_dep
     assert "possible circular locking dependency" in detail
     assert "&sda->q_usage_counter(io)" in detail
     assert "q->sysfs_lock" in detail
+
+
+def test_before_f1be1788a32e_the_freeze_is_no_lock_to_lockdep():
+    result = explore(
+        lambda ex: build_freeze_then_lock(ex, patches=frozenset()), make_strategy("random", 0), 5, stop_on_first=False
+    )
+    assert result.kinds() == []
 
 
 def test_a_non_owner_freeze_is_invisible_to_lockdep():

@@ -98,7 +98,7 @@ class VariantRun:
             "violations": [
                 {
                     "kind": f.violation.kind,
-                    "message": f.violation.message,
+                    "message": _violation_of(f, res).message,  # the run the token replays
                     "token": token.split()[-1],
                     "prefix_tokens": token.split()[:-1],
                     "schedule": f.schedule_index + 1,

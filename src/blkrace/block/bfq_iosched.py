@@ -15,6 +15,8 @@ heuristics are choices the explorer makes (``choose``): whether idling is
 better (bfq_better_to_idle()), whether a small request keeps the idle timer
 running (idling_boosts_thr_without_issues()), and how long the idle slice is
 (2 ms for a seeky queue, 8 ms by default, 20 ms for a weight-raised one).
+
+Kernel baseline: v5.7 (for-5.8/block right after a0823421a4d7, as block/blk-mq.py).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class bfq_data:
         self.idle_slice_timer = timer_list(q.k, bfq_idle_slice_timer, "bfq_idle_slice_timer", self, context=HARDIRQ)
 
 
+# bfq_init_queue(), block/bfq-iosched.c
 def bfq_init_queue(q):
     """bfq_init_queue(): attach BFQ as q's elevator."""
     bfqd = bfq_data(q)
@@ -85,6 +88,7 @@ def bfq_init_queue(q):
     return bfqd
 
 
+# bfq_has_work(), block/bfq-iosched.c
 async def bfq_has_work(hctx):
     """bfq_has_work(): "Avoiding lock: a race on bfqd->busy_queues should cause at
     most a call to dispatch for nothing"."""
@@ -93,24 +97,28 @@ async def bfq_has_work(hctx):
     return bool(bfqd.dispatch) or bfqd.busy_queues > 0
 
 
+# bfq_prepare_request(), block/bfq-iosched.c
 async def bfq_prepare_request(rq, bio):
     """bfq_prepare_request(): remember the process (its bic) the request belongs to."""
     ts = rq.q.k.current
     rq.elv = (ts.pid, ts.comm)
 
 
+# bfq_add_bfqq_busy(), block/bfq-wf2q.c
 def bfq_add_bfqq_busy(bfqd, bfqq):
     bfqq.busy = True
     bfqd.busy_queues += 1
     bfqd.active.append(bfqq)
 
 
+# bfq_del_bfqq_busy(), block/bfq-wf2q.c
 def bfq_del_bfqq_busy(bfqd, bfqq):
     bfqq.busy = False
     bfqd.busy_queues -= 1
     bfqd.active.remove(bfqq)
 
 
+# bfq_insert_request(), block/bfq-iosched.c
 async def bfq_insert_request(hctx, rq, at_head):
     """bfq_insert_request() + bfq_rq_enqueued(), under bfqd->lock."""
     q = hctx.queue
@@ -137,12 +145,14 @@ async def bfq_insert_request(hctx, rq, at_head):
     await spin_unlock_irq(q.k, bfqd.lock)
 
 
+# bfq_insert_requests(), block/bfq-iosched.c
 async def bfq_insert_requests(hctx, rqs, at_head):
     """bfq_insert_requests()."""
     while rqs:
         await bfq_insert_request(hctx, rqs.pop(0), at_head)
 
 
+# __bfq_bfqq_expire(), block/bfq-iosched.c
 def __bfq_bfqq_expire(bfqd, bfqq):
     """__bfq_bfqq_expire(): the queue leaves service; an empty one stops being busy."""
     if not bfqq.sort_list and bfqq.busy:
@@ -152,6 +162,7 @@ def __bfq_bfqq_expire(bfqd, bfqq):
     hrtimer_try_to_cancel(bfqd.idle_slice_timer)
 
 
+# bfq_select_queue(), block/bfq-iosched.c
 async def bfq_select_queue(bfqd):
     """bfq_select_queue(): the queue to serve, or None while idling or plugging."""
     bfqq = bfqd.in_service_queue
@@ -176,6 +187,7 @@ async def bfq_select_queue(bfqd):
     return None
 
 
+# __bfq_dispatch_request(), block/bfq-iosched.c
 async def __bfq_dispatch_request(bfqd):
     """__bfq_dispatch_request()."""
     if bfqd.dispatch:
@@ -192,6 +204,7 @@ async def __bfq_dispatch_request(bfqd):
     return rq
 
 
+# bfq_dispatch_request(), block/bfq-iosched.c
 async def bfq_dispatch_request(hctx):
     """bfq_dispatch_request(): under bfqd->lock."""
     q = hctx.queue
@@ -203,6 +216,7 @@ async def bfq_dispatch_request(hctx):
     return rq
 
 
+# bfq_schedule_dispatch(), block/bfq-iosched.c
 async def bfq_schedule_dispatch(bfqd):
     """bfq_schedule_dispatch(): kick every hw queue if requests are queued."""
     await access(bfqd, READ)
@@ -210,6 +224,7 @@ async def bfq_schedule_dispatch(bfqd):
         await blk_mq.blk_mq_run_hw_queues(bfqd.queue, True)
 
 
+# bfq_arm_slice_timer(), block/bfq-iosched.c
 async def bfq_arm_slice_timer(bfqd, bfqq):
     """bfq_arm_slice_timer(): idle a while for the process's next request."""
     sl = (BFQ_MIN_TT, bfq_slice_idle, BFQ_WR_SLICE)[await choose(3, "bfq idle slice: seeky 2 ms, 8 ms, wr 20 ms")]
@@ -217,6 +232,7 @@ async def bfq_arm_slice_timer(bfqd, bfqq):
     hrtimer_start(bfqd.idle_slice_timer, sl)
 
 
+# bfq_completed_request(), block/bfq-iosched.c
 async def bfq_completed_request(bfqq, bfqd):
     """bfq_completed_request(): called under bfqd->lock when a request of bfqq ends."""
     bfqd.rq_in_driver -= 1
@@ -231,6 +247,7 @@ async def bfq_completed_request(bfqq, bfqd):
         await bfq_schedule_dispatch(bfqd)
 
 
+# bfq_finish_requeue_request(), block/bfq-iosched.c
 async def bfq_finish_requeue_request(rq):
     """bfq_finish_requeue_request(): the elevator's finish_request."""
     q = rq.q
@@ -243,6 +260,7 @@ async def bfq_finish_requeue_request(rq):
     rq.elv = None
 
 
+# bfq_idle_slice_timer(), block/bfq-iosched.c
 async def bfq_idle_slice_timer(k, timer):
     """bfq_idle_slice_timer(): hardirq, the idle slice is over.
 
@@ -257,6 +275,7 @@ async def bfq_idle_slice_timer(k, timer):
         await bfq_idle_slice_timer_body(k, bfqd, bfqq)
 
 
+# bfq_idle_slice_timer_body(), block/bfq-iosched.c
 async def bfq_idle_slice_timer_body(k, bfqd, bfqq):
     """bfq_idle_slice_timer_body()."""
     flags = await spin_lock_irqsave(k, bfqd.lock)

@@ -42,22 +42,26 @@ class blkio_group:
         self.dispatched = 0
 
 
+# task_blkio_cgroup(), block/blk-cgroup.c
 def task_blkio_cgroup(k):
     """task_blkio_cgroup(current)."""
     return k.current.extra.get("blkcg") or k.blkcg_root
 
 
+# blkio_alloc_blkg_stats(), block/blk-cgroup.c
 async def blkio_alloc_blkg_stats(k, blkg):
     """blkio_alloc_blkg_stats() (blkio_alloc_set_blkg_stats() with the patch): 0 or -ENOMEM."""
     blkg.stats_cpu = await alloc_percpu(k, f"{blkg.name}.stats_cpu")
     return 0 if blkg.stats_cpu is not None else -12
 
 
+# blkio_alloc_blkg_stats_pcpu(), block/blk-cgroup.c (seed 004's RFT patch)
 async def blkio_alloc_blkg_stats_pcpu(k, blkg_name):
     """blkio_alloc_blkg_stats_pcpu() (added by the patch)."""
     return await alloc_percpu(k, f"{blkg_name}.stats_cpu")
 
 
+# blkio_cmpxchg_blkg_stats(), block/blk-cgroup.c (seed 004's RFT patch)
 async def blkio_cmpxchg_blkg_stats(blkg, old, new):
     """cmpxchg(&blkg->stats_cpu, old, new): returns what was there."""
     await access(blkg, WRITE)
@@ -67,6 +71,7 @@ async def blkio_cmpxchg_blkg_stats(blkg, old, new):
     return cur
 
 
+# blkiocg_update_dispatch_stats(), block/blk-cgroup.c
 async def blkiocg_update_dispatch_stats(k, blkg, nbytes, direction, sync):
     """blkiocg_update_dispatch_stats(): per-CPU counters of the group."""
     await access(blkg, READ)

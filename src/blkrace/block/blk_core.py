@@ -32,6 +32,7 @@ class blk_plug:
         self.multiple_queues = False
 
 
+# blk_start_plug(), block/blk-core.c
 def blk_start_plug(k, plug):
     """blk_start_plug(): the task's plug, if it has none yet."""
     ts = k.current
@@ -42,10 +43,12 @@ def blk_start_plug(k, plug):
     ts.plug = plug
 
 
+# blk_flush_plug_list(), block/blk-core.c
 async def blk_flush_plug_list(k, plug, from_schedule):
     await blk_mq.blk_mq_flush_plug_list(k, plug, from_schedule)
 
 
+# blk_finish_plug(), block/blk-core.c
 async def blk_finish_plug(k, plug):
     """blk_finish_plug(): flush the plug (not from schedule: runs the queue inline)."""
     ts = k.current
@@ -58,10 +61,12 @@ async def blk_finish_plug(k, plug):
 # --------------------------------------------------------- entering a queue
 
 
+# blk_queue_dying(), include/linux/blkdev.h
 def blk_queue_dying(q):
     return q.dying
 
 
+# blk_queue_enter(), block/blk-core.c
 async def blk_queue_enter(q, flags, lockdep_map=None):
     """blk_queue_enter(): a reference on q_usage_counter, waiting while the queue is frozen.
 
@@ -82,6 +87,7 @@ async def blk_queue_enter(q, flags, lockdep_map=None):
             return -ENODEV
 
 
+# blk_set_queue_dying(), block/blk-core.c
 async def blk_set_queue_dying(q):
     """blk_set_queue_dying() (v5.12): DYING, a freeze that is never ended, and
     every blk_queue_enter() waiter woken to see it (blk_mq_wake_waiters()'s
@@ -93,6 +99,7 @@ async def blk_set_queue_dying(q):
     await wake_up(q.k, q.mq_freeze_wq)  # "Make blk_queue_enter() reexamine the DYING flag."
 
 
+# blk_cleanup_queue(), block/blk-core.c
 async def blk_cleanup_queue(q):
     """blk_cleanup_queue() (v5.12): mark it dying, then drain what was queued
     before (blk_freeze_queue()).  What follows (QUEUE_FLAG_DEAD, sync, exit
@@ -101,20 +108,24 @@ async def blk_cleanup_queue(q):
     await blk_mq.blk_mq_freeze_queue_wait(q)
 
 
+# blk_queue_exit(), block/blk-core.c
 async def blk_queue_exit(q):
     await percpu_ref_put(q.q_usage_counter)
 
 
+# bio_wouldblock_error(), include/linux/bio.h
 async def bio_wouldblock_error(k, bio):
     bio.bi_status = BLK_STS_AGAIN
     await blk_mq.bio_endio(k, bio)
 
 
+# bio_io_error(), include/linux/bio.h
 async def bio_io_error(k, bio):
     bio.bi_status = BLK_STS_IOERR
     await blk_mq.bio_endio(k, bio)
 
 
+# bio_queue_enter(), block/blk-core.c (v5.9)
 async def bio_queue_enter(k, bio):
     """bio_queue_enter(): enter the bio's queue; a NOWAIT bio fails instead of waiting."""
     q = bio.bi_disk
@@ -131,6 +142,7 @@ async def bio_queue_enter(k, bio):
 # --------------------------------------------------------------- submission
 
 
+# __submit_bio(), block/blk-core.c (v5.9)
 async def __submit_bio(k, bio):
     """__submit_bio(): a bio-based driver's ->submit_bio, or blk-mq."""
     q = bio.bi_disk
@@ -141,6 +153,7 @@ async def __submit_bio(k, bio):
         await blk_mq.blk_mq_submit_bio(bio)
 
 
+# __submit_bio_noacct(), block/blk-core.c (v5.9)
 async def __submit_bio_noacct(k, bio):
     """__submit_bio_noacct(): run ->submit_bio with current->bio_list collecting
     what it submits, then send those bios, lower levels first."""
@@ -160,6 +173,7 @@ async def __submit_bio_noacct(k, bio):
     ts.bio_list = None
 
 
+# __submit_bio_noacct_mq(), block/blk-core.c (v5.9)
 async def __submit_bio_noacct_mq(k, bio):
     """__submit_bio_noacct_mq(): blk-mq queues need no level sorting.
 
@@ -185,6 +199,7 @@ async def __submit_bio_noacct_mq(k, bio):
     ts.bio_list = None
 
 
+# submit_bio_noacct(), block/blk-core.c (v5.9)
 async def submit_bio_noacct(k, bio):
     """submit_bio_noacct() (generic_make_request() before v5.9)."""
     q = bio.bi_disk
@@ -202,11 +217,13 @@ async def submit_bio_noacct(k, bio):
         await __submit_bio_noacct(k, bio)
 
 
+# generic_make_request(), block/blk-core.c
 async def generic_make_request(k, bio):
     """generic_make_request(): the pre-v5.9 name of submit_bio_noacct()."""
     await submit_bio_noacct(k, bio)
 
 
+# direct_make_request(), block/blk-core.c
 async def direct_make_request(k, bio):
     """direct_make_request() (v4.13-v5.8): submit to a blk-mq queue right now,
     bypassing current->bio_list: the queue is entered here, in the caller."""
@@ -215,7 +232,8 @@ async def direct_make_request(k, bio):
         q.bios.append(bio)
         bio.submitter = k.current.comm
     nowait = bio.bi_opf & REQ_NOWAIT
-    # The io_lockdep_map annotation is v6.13's, applied as if this v5.8 path had it.
+    # The io_lockdep_map annotation is v6.13's (f1be1788a32e, toggle block-freeze-lockdep),
+    # applied with it as if this v5.8 path had it; nothing without it.
     if await blk_queue_enter(q, BLK_MQ_REQ_NOWAIT if nowait else 0, q.io_lockdep_map):
         if nowait and not blk_queue_dying(q):
             await bio_wouldblock_error(k, bio)
@@ -230,6 +248,7 @@ async def submit_bio(k, bio):
     await submit_bio_noacct(k, bio)
 
 
+# blk_alloc_queue(), block/blk-core.c
 def blk_alloc_queue(k, name, submit_bio_fn):
     """blk_alloc_queue(): a bio-based queue whose disk's fops->submit_bio is ``submit_bio_fn``."""
     from blkrace.block.blk_mq import init_queue_usage

@@ -63,11 +63,13 @@ from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE, CPUHP_BLK_MQ_DEAD, cpuh
 from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
 from blkrace.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
 from blkrace.kernel.locking.percpu_ref import (
+    PERCPU_REF_INIT_ATOMIC,
     percpu_ref,
     percpu_ref_is_zero,
     percpu_ref_kill,
     percpu_ref_put,
     percpu_ref_resurrect,
+    percpu_ref_switch_to_percpu_at_init,
     percpu_ref_tryget,
     percpu_ref_tryget_live,
 )
@@ -109,6 +111,7 @@ class blk_mq_alloc_data:
 # ------------------------------------------------------------------- setup
 
 
+# blk_mq_init_queue(), block/blk-mq.c
 def blk_mq_init_queue(k, set_, name, cpu_map):
     """blk_mq_init_queue() + blk_mq_realloc_hw_ctxs() + blk_mq_map_swqueue().
 
@@ -148,6 +151,7 @@ def blk_mq_init_queue(k, set_, name, cpu_map):
     return q
 
 
+# model: the q_usage_counter part of blk_alloc_queue() (block/blk-core.c)
 def init_queue_usage(q):
     """blk_alloc_queue(): q_usage_counter and what freezing needs."""
 
@@ -155,7 +159,12 @@ def init_queue_usage(q):
         q.mq_freeze_wq.wq.wake_all()
         q.mq_freeze_drain_wq.wq.wake_all()
 
-    q.q_usage_counter = percpu_ref(f"{q.name}->q_usage_counter", release=blk_queue_usage_counter_release)
+    # percpu_ref_init(.., PERCPU_REF_INIT_ATOMIC) in blk_alloc_queue(); per CPU
+    # from blk_register_queue() on (the model's queues are all added disks).
+    q.q_usage_counter = percpu_ref(
+        q.k, f"{q.name}->q_usage_counter", blk_queue_usage_counter_release, PERCPU_REF_INIT_ATOMIC
+    )
+    percpu_ref_switch_to_percpu_at_init(q.q_usage_counter)
     q.mq_freeze_lock = mutex(f"{q.name}->mq_freeze_lock")
     q.mq_freeze_wq = wait_queue_head_t(
         f"{q.name}->mq_freeze_wq", holders=lambda: [q.freeze_owner] if q.freeze_owner else []
@@ -169,6 +178,7 @@ def init_queue_usage(q):
     )
 
 
+# blk_mq_init_hctx(), block/blk-mq.c
 def blk_mq_init_hctx(q, set_, hctx):
     """blk_mq_init_hctx(): register the hctx with the CPU hotplug states it needs."""
     k = q.k
@@ -181,6 +191,7 @@ def blk_mq_init_hctx(q, set_, hctx):
     cpuhp_state_add_instance_nocalls(k, CPUHP_BLK_MQ_DEAD, hctx)
 
 
+# blk_mq_alloc_tag_set(), block/blk-mq.c
 def blk_mq_alloc_tag_set(set_, name="tags"):
     """blk_mq_alloc_tag_set(): driver tags and their static requests, per hw queue."""
     for i in range(set_.nr_hw_queues):
@@ -190,6 +201,7 @@ def blk_mq_alloc_tag_set(set_, name="tags"):
     return 0
 
 
+# blk_mq_sched_alloc_tags(), block/blk-mq-sched.c
 def blk_mq_alloc_sched_tags(q, nr_requests):
     """blk_mq_sched_alloc_tags(): per-hctx scheduler tags and static requests."""
     for hctx in q.queue_hw_ctx:
@@ -202,16 +214,19 @@ def blk_mq_alloc_sched_tags(q, nr_requests):
 # -------------------------------------------------------------- small helpers
 
 
+# blk_mq_get_ctx(), block/blk-mq.h
 def blk_mq_get_ctx(q):
     """blk_mq_get_ctx(): this CPU's software queue."""
     return q.queue_ctx[smp_processor_id(q.k)]
 
 
+# blk_mq_map_queue(), block/blk-mq.h
 def blk_mq_map_queue(q, cmd_flags, ctx):
     """blk_mq_map_queue(): the hctx serving ``ctx`` (one map type in the model)."""
     return ctx.hctx
 
 
+# blk_mq_hctx_stopped(), block/blk-mq.h
 def blk_mq_hctx_stopped(hctx):
     """blk_mq_hctx_stopped(): STOPPED is only set by drivers that stop queues; none here."""
     return bool(hctx.state.bits >> BLK_MQ_S_STOPPED & 1)
@@ -225,18 +240,31 @@ QUIESCE_INSERT_RERUN = Patch(
 )
 
 
+FREEZE_LOCKDEP = Patch(
+    "block-freeze-lockdep",
+    "f1be1788a32e",
+    "block: model freeze & enter queue as lock for supporting lockdep (v6.13)",
+)
+
+
+# blk_queue_enter_annotate(), block/blk.h (v6.13)
 def blk_queue_enter_annotate(k, lockdep_map):
     """rwsem_acquire_read() + rwsem_release() on the queue's lockdep map (v6.13,
     f1be1788a32e): entering is "taking the freeze for read" for an instant, so
-    lockdep sees every lock held around an entry as ordered before the freeze."""
+    lockdep sees every lock held around an entry as ordered before the freeze.
+    Nothing before f1be1788a32e (toggle ``block-freeze-lockdep``)."""
+    if not k.patched(FREEZE_LOCKDEP):
+        return
     lock_acquire(k, lockdep_map, read=1)
     lock_release(k, lockdep_map)
 
 
+# blk_queue_quiesced(), include/linux/blkdev.h
 def blk_queue_quiesced(q):
     return bool(q.queue_flags.bits >> QUEUE_FLAG_QUIESCED & 1)
 
 
+# hctx_lock(), block/blk-mq.c
 async def hctx_lock(hctx):
     """hctx_lock(): RCU, or SRCU for a BLK_MQ_F_BLOCKING hctx (whose ->queue_rq may sleep)."""
     if hctx.flags & BLK_MQ_F_BLOCKING:
@@ -245,6 +273,7 @@ async def hctx_lock(hctx):
     return None
 
 
+# hctx_unlock(), block/blk-mq.c
 async def hctx_unlock(hctx, srcu_idx):
     if hctx.flags & BLK_MQ_F_BLOCKING:
         await srcu_read_unlock(hctx.queue.k, hctx.srcu, srcu_idx)
@@ -252,6 +281,7 @@ async def hctx_unlock(hctx, srcu_idx):
         rcu_read_unlock(hctx.queue.k)
 
 
+# blk_mq_update_dispatch_busy(), block/blk-mq.c
 def blk_mq_update_dispatch_busy(hctx, busy):
     """blk_mq_update_dispatch_busy(): the EWMA that picks the none-scheduler dispatch path."""
     if hctx.queue.elevator is not None:
@@ -269,6 +299,7 @@ def blk_mq_update_dispatch_busy(hctx, busy):
 # --------------------------------------------------------- request allocation
 
 
+# blk_mq_rq_ctx_init(), block/blk-mq.c
 def blk_mq_rq_ctx_init(data, tag):
     """blk_mq_rq_ctx_init(): a sched tag with an elevator, else a driver tag."""
     tags = data.hctx.sched_tags if data.flags & BLK_MQ_REQ_INTERNAL else data.hctx.tags
@@ -330,6 +361,7 @@ async def __blk_mq_alloc_request(q, bio, data):
     return rq
 
 
+# blk_mq_bio_to_request(), block/blk-mq.c
 def blk_mq_bio_to_request(rq, bio):
     """blk_mq_bio_to_request(): the request carries the bio."""
     rq.bio = bio
@@ -339,6 +371,7 @@ def blk_mq_bio_to_request(rq, bio):
 # ------------------------------------------------------------- submission
 
 
+# blk_mq_submit_bio(), block/blk-mq.c (v5.9 name; blk_mq_make_request() in v5.8)
 async def blk_mq_submit_bio(bio):
     """blk_mq_submit_bio() (blk_mq_make_request() before v5.9): the bio's queue
     reference (taken by bio_queue_enter()) passes to the request."""
@@ -367,6 +400,7 @@ async def blk_mq_submit_bio(bio):
         await blk_mq_try_issue_directly(data.hctx, rq)
 
 
+# blk_mq_submit_bio_direct(), block/blk-mq.c (hch's posting of March 2021, never merged)
 async def blk_mq_submit_bio_direct(bio):
     """blk_mq_submit_bio_direct() (hch, 2021, never merged): enter the queue
     without waiting; false means "frozen, pick another path or requeue".
@@ -382,6 +416,7 @@ async def blk_mq_submit_bio_direct(bio):
     return True
 
 
+# blk_mq_flush_plug_list(), block/blk-mq.c
 async def blk_mq_flush_plug_list(k, plug, from_schedule):
     """blk_mq_flush_plug_list(): insert the plugged requests per (hctx, ctx) and run."""
     if not plug.mq_list:
@@ -397,6 +432,7 @@ async def blk_mq_flush_plug_list(k, plug, from_schedule):
         await blk_mq_sched.blk_mq_sched_insert_requests(head.mq_hctx, head.mq_ctx, batch, from_schedule)
 
 
+# blk_mq_insert_requests(), block/blk-mq.c
 async def blk_mq_insert_requests(hctx, ctx, rqs):
     """blk_mq_insert_requests(): onto the software queue, and mark it pending."""
     k = hctx.queue.k
@@ -407,10 +443,12 @@ async def blk_mq_insert_requests(hctx, ctx, rqs):
     await spin_unlock(k, ctx.lock)
 
 
+# blk_mq_hctx_mark_pending(), block/blk-mq.c
 async def blk_mq_hctx_mark_pending(hctx, ctx):
     await set_bit(ctx.index_hw, hctx.ctx_map)
 
 
+# blk_mq_request_bypass_insert(), block/blk-mq.c
 async def blk_mq_request_bypass_insert(rq, at_head, run_queue):
     """blk_mq_request_bypass_insert(): straight onto hctx->dispatch."""
     hctx = rq.mq_hctx
@@ -425,6 +463,7 @@ async def blk_mq_request_bypass_insert(rq, at_head, run_queue):
         await blk_mq_run_hw_queue(hctx, False)
 
 
+# __blk_mq_issue_directly(), block/blk-mq.c
 async def __blk_mq_issue_directly(hctx, rq, last):
     """__blk_mq_issue_directly(): ->queue_rq; a busy driver gets the request back."""
     q = rq.q
@@ -439,6 +478,7 @@ async def __blk_mq_issue_directly(hctx, rq, last):
     return ret
 
 
+# __blk_mq_try_issue_directly(), block/blk-mq.c
 async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
     """__blk_mq_try_issue_directly(): budget, driver tag, ->queue_rq; else insert."""
     q = rq.q
@@ -472,6 +512,7 @@ async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
     return BLK_STS_OK
 
 
+# blk_mq_try_issue_directly(), block/blk-mq.c
 async def blk_mq_try_issue_directly(hctx, rq):
     """blk_mq_try_issue_directly(): from the submitter, under hctx_lock."""
     srcu_idx = await hctx_lock(hctx)
@@ -483,6 +524,7 @@ async def blk_mq_try_issue_directly(hctx, rq):
     await hctx_unlock(hctx, srcu_idx)
 
 
+# blk_mq_request_issue_directly(), block/blk-mq.c
 async def blk_mq_request_issue_directly(rq, last):
     hctx = rq.mq_hctx
     srcu_idx = await hctx_lock(hctx)
@@ -491,6 +533,7 @@ async def blk_mq_request_issue_directly(rq, last):
     return ret
 
 
+# blk_mq_try_issue_list_directly(), block/blk-mq.c
 async def blk_mq_try_issue_list_directly(hctx, rqs):
     """blk_mq_try_issue_list_directly(): issue a plug's requests one by one."""
     queued = 0
@@ -508,6 +551,7 @@ async def blk_mq_try_issue_list_directly(hctx, rqs):
         await hctx.queue.mq_ops.commit_rqs(hctx)
 
 
+# __blk_mq_requeue_request(), block/blk-mq.c
 async def __blk_mq_requeue_request(rq):
     """__blk_mq_requeue_request(): give the driver tag back; the request is idle again."""
     await blk_mq_put_driver_tag(rq)
@@ -517,6 +561,7 @@ async def __blk_mq_requeue_request(rq):
 # ------------------------------------------------------------- running queues
 
 
+# blk_mq_hctx_has_pending(), block/blk-mq.c
 async def blk_mq_hctx_has_pending(hctx):
     """blk_mq_hctx_has_pending(): lockless looks at dispatch, ctx_map and the elevator."""
     if not await list_empty_careful(hctx.dispatch):
@@ -537,6 +582,7 @@ async def blk_mq_run_hw_queue(hctx, async_):
         await __blk_mq_delay_run_hw_queue(hctx, async_, 0)
 
 
+# __blk_mq_delay_run_hw_queue(), block/blk-mq.c
 async def __blk_mq_delay_run_hw_queue(hctx, async_, msecs):
     """__blk_mq_delay_run_hw_queue(): inline on a mapped CPU, else through kblockd."""
     k = hctx.queue.k
@@ -553,11 +599,13 @@ async def __blk_mq_delay_run_hw_queue(hctx, async_, msecs):
     await kblockd_mod_delayed_work_on(k, blk_mq_hctx_next_cpu(hctx), hctx.run_work, msecs_to_jiffies(msecs))
 
 
+# blk_mq_delay_run_hw_queue(), block/blk-mq.c
 async def blk_mq_delay_run_hw_queue(hctx, msecs):
     """blk_mq_delay_run_hw_queue(): always (re)arms run_work; no has_pending check."""
     await __blk_mq_delay_run_hw_queue(hctx, True, msecs)
 
 
+# blk_mq_run_hw_queues(), block/blk-mq.c
 async def blk_mq_run_hw_queues(q, async_):
     """blk_mq_run_hw_queues(): every hctx of the queue, has_pending-filtered."""
     for hctx in q.queue_hw_ctx:
@@ -566,6 +614,7 @@ async def blk_mq_run_hw_queues(q, async_):
         await blk_mq_run_hw_queue(hctx, async_)
 
 
+# blk_mq_delay_run_hw_queues(), block/blk-mq.c
 async def blk_mq_delay_run_hw_queues(q, msecs):
     """blk_mq_delay_run_hw_queues() (Doug Anderson's 2/4): every hctx after ``msecs``."""
     for hctx in q.queue_hw_ctx:
@@ -574,6 +623,7 @@ async def blk_mq_delay_run_hw_queues(q, msecs):
         await blk_mq_delay_run_hw_queue(hctx, msecs)
 
 
+# __blk_mq_run_hw_queue(), block/blk-mq.c
 async def __blk_mq_run_hw_queue(hctx):
     """__blk_mq_run_hw_queue(): dispatch under hctx_lock, on a CPU of the hctx."""
     k = hctx.queue.k
@@ -587,6 +637,7 @@ async def __blk_mq_run_hw_queue(hctx):
     await hctx_unlock(hctx, srcu_idx)
 
 
+# blk_mq_run_work_fn(), block/blk-mq.c
 async def blk_mq_run_work_fn(k, work):
     """blk_mq_run_work_fn(): kblockd runs the hctx (no has_pending re-check)."""
     hctx = work.data
@@ -595,6 +646,7 @@ async def blk_mq_run_work_fn(k, work):
     await __blk_mq_run_hw_queue(hctx)
 
 
+# blk_mq_hctx_next_cpu(), block/blk-mq.c
 def blk_mq_hctx_next_cpu(hctx):
     """blk_mq_hctx_next_cpu(): round-robin the hctx's online CPUs every 8 runs."""
     k = hctx.queue.k
@@ -632,12 +684,14 @@ async def blk_mq_get_dispatch_budget(hctx):
     return True
 
 
+# blk_mq_put_dispatch_budget(), block/blk-mq.h
 async def blk_mq_put_dispatch_budget(hctx):
     q = hctx.queue
     if q.mq_ops.put_budget is not None:
         await q.mq_ops.put_budget(hctx)
 
 
+# blk_mq_get_driver_tag(), block/blk-mq.c
 async def blk_mq_get_driver_tag(rq):
     """blk_mq_get_driver_tag(): a NOWAIT driver tag for a request that has a sched tag."""
     if rq.tag != BLK_MQ_NO_TAG:
@@ -652,6 +706,7 @@ async def blk_mq_get_driver_tag(rq):
     return rq.tag != BLK_MQ_NO_TAG
 
 
+# blk_mq_put_driver_tag(), block/blk-mq.h
 async def blk_mq_put_driver_tag(rq):
     """blk_mq_put_driver_tag(): only a request with a sched tag gives its driver tag back."""
     if rq.tag == BLK_MQ_NO_TAG or rq.internal_tag == BLK_MQ_NO_TAG:
@@ -660,6 +715,7 @@ async def blk_mq_put_driver_tag(rq):
     rq.tag = BLK_MQ_NO_TAG
 
 
+# blk_mq_mark_tag_wait(), block/blk-mq.c
 async def blk_mq_mark_tag_wait(hctx, rq):
     """blk_mq_mark_tag_wait(): non-shared tags: mark RESTART and retry the tag.
 
@@ -672,6 +728,7 @@ async def blk_mq_mark_tag_wait(hctx, rq):
     raise NotImplementedError("blk_mq_mark_tag_wait() for shared tags is not modelled yet")
 
 
+# blk_mq_handle_dev_resource(), block/blk-mq.c
 async def blk_mq_handle_dev_resource(rq, lst):
     """blk_mq_handle_dev_resource(): the driver is busy: put the request back first."""
     nxt = lst[0] if lst else None
@@ -747,6 +804,7 @@ async def blk_mq_dispatch_rq_list(q, lst, got_budget):
     return (queued + errors) != 0
 
 
+# blk_mq_flush_busy_ctxs(), block/blk-mq.c
 async def blk_mq_flush_busy_ctxs(hctx, lst):
     """blk_mq_flush_busy_ctxs(): take every request off the hctx's software queues."""
     k = hctx.queue.k
@@ -762,6 +820,7 @@ async def blk_mq_flush_busy_ctxs(hctx, lst):
         await spin_unlock(k, ctx.lock)
 
 
+# blk_mq_dequeue_from_ctx(), block/blk-mq.c
 async def blk_mq_dequeue_from_ctx(hctx, start):
     """blk_mq_dequeue_from_ctx(): the first request of the busy ctxs, round-robin from ``start``."""
     k = hctx.queue.k
@@ -788,6 +847,7 @@ async def blk_mq_dequeue_from_ctx(hctx, start):
 # -------------------------------------------------------------- completion
 
 
+# blk_mq_start_request(), block/blk-mq.c
 async def blk_mq_start_request(rq):
     """blk_mq_start_request(): the driver owns it now; its timeout starts."""
     await access(rq, WRITE)
@@ -795,17 +855,20 @@ async def blk_mq_start_request(rq):
     rq.state = MQ_RQ_IN_FLIGHT
 
 
+# __blk_mq_complete_request_remote(), block/blk-mq.c
 async def __blk_mq_complete_request_remote(k, rq):
     """__blk_mq_complete_request_remote(): the IPI's callback, on the submitting CPU."""
     await rq.q.mq_ops.complete(rq)
 
 
+# cpus_share_cache(), kernel/sched/core.c
 def cpus_share_cache(k, this_cpu, that_cpu):
     """cpus_share_cache(): the scenario's cache topology (k.llc_id), one LLC by default."""
     llc = getattr(k, "llc_id", None)
     return llc is None or llc[this_cpu] == llc[that_cpu]
 
 
+# __blk_mq_complete_request(), block/blk-mq.c
 async def __blk_mq_complete_request(rq):
     """__blk_mq_complete_request(): complete here, or on the submitting CPU by IPI.
 
@@ -838,12 +901,14 @@ async def __blk_mq_complete_request(rq):
     preempt_enable(k)  # put_cpu()
 
 
+# blk_mq_complete_request(), block/blk-mq.c
 async def blk_mq_complete_request(rq):
     """blk_mq_complete_request(): the driver says the request is done."""
     await __blk_mq_complete_request(rq)
     return True
 
 
+# blk_update_request(), block/blk-core.c
 async def blk_update_request(rq, error):
     """blk_update_request(): end the request's bio (the whole of it: no partial completions)."""
     bio = rq.bio
@@ -861,12 +926,14 @@ async def bio_endio(k, bio):
         await bio.bi_end_io(k, bio)
 
 
+# blk_mq_end_request(), block/blk-mq.c
 async def blk_mq_end_request(rq, error):
     """blk_mq_end_request()."""
     await blk_update_request(rq, error)
     await __blk_mq_end_request(rq, error)
 
 
+# __blk_mq_end_request(), block/blk-mq.c
 async def __blk_mq_end_request(rq, error):
     """__blk_mq_end_request(): end_io, or free the request."""
     rq.status = error
@@ -876,6 +943,7 @@ async def __blk_mq_end_request(rq, error):
         await blk_mq_free_request(rq)
 
 
+# blk_mq_free_request(), block/blk-mq.c
 async def blk_mq_free_request(rq):
     """blk_mq_free_request(): the elevator's finish_request, then free."""
     q = rq.q
@@ -886,6 +954,7 @@ async def blk_mq_free_request(rq):
     await __blk_mq_free_request(rq)
 
 
+# __blk_mq_free_request(), block/blk-mq.c
 async def __blk_mq_free_request(rq):
     """__blk_mq_free_request(): give back both tags, then the RESTART rerun.
 
@@ -910,10 +979,12 @@ async def __blk_mq_free_request(rq):
 # ------------------------------------------------------------- CPU hotplug
 
 
+# model: a label for traces
 def q_name(hctx):
     return f"{hctx.queue.name}:{hctx.name}"
 
 
+# blk_mq_last_cpu_in_hctx(), block/blk-mq.c
 def blk_mq_last_cpu_in_hctx(k, cpu, hctx):
     """blk_mq_last_cpu_in_hctx(): ``cpu`` is the only online CPU of the hctx."""
     if cpumask_first_and(hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids) != cpu:
@@ -923,6 +994,7 @@ def blk_mq_last_cpu_in_hctx(k, cpu, hctx):
     return True
 
 
+# blk_mq_hctx_has_requests(), block/blk-mq.c
 async def blk_mq_hctx_has_requests(hctx):
     """blk_mq_hctx_has_requests(): any allocated request of this hctx, in flight or not."""
     tags = hctx.sched_tags if hctx.sched_tags is not None else hctx.tags
@@ -938,6 +1010,7 @@ async def blk_mq_hctx_has_requests(hctx):
     return bool(found)
 
 
+# blk_mq_hctx_notify_offline(), block/blk-mq.c
 async def blk_mq_hctx_notify_offline(k, cpu, hctx):
     """blk_mq_hctx_notify_offline() (CPUHP_AP_BLK_MQ_ONLINE teardown, bf0beec0607d):
     on the hctx's last CPU, before its managed interrupt goes, stop new
@@ -960,6 +1033,7 @@ async def blk_mq_hctx_notify_offline(k, cpu, hctx):
     return 0
 
 
+# blk_mq_hctx_notify_online(), block/blk-mq.c
 async def blk_mq_hctx_notify_online(k, cpu, hctx):
     """blk_mq_hctx_notify_online() (CPUHP_AP_BLK_MQ_ONLINE startup)."""
     if cpumask_test_cpu(cpu, hctx.cpumask):
@@ -968,13 +1042,19 @@ async def blk_mq_hctx_notify_online(k, cpu, hctx):
 
 
 async def blk_mq_hctx_notify_dead(k, cpu, hctx):
-    """blk_mq_hctx_notify_dead() (CPUHP_BLK_MQ_DEAD teardown, on the control CPU):
-    requests still on the dead CPU's software queue go to hctx->dispatch."""
+    """blk_mq_hctx_notify_dead(), block/blk-mq.c (CPUHP_BLK_MQ_DEAD teardown, on
+    the control CPU): requests still on the dead CPU's software queue go to
+    hctx->dispatch.
+
+    Called for every hctx of every queue (multi-instance state).  Before
+    bf0beec0607d nothing checks that the dead CPU is one of this hctx's: the
+    first hctx to run (the newest registered) takes the ctx's requests onto its
+    own dispatch list and clears the ctx's bit in its own ctx_map; the commit
+    adds the cpumask test.
+    """
     if k.patched(DRAIN_INACTIVE_HCTX) and not cpumask_test_cpu(cpu, hctx.cpumask):
         return 0
-    ctx = hctx.queue.queue_ctx[cpu]
-    if ctx.hctx is not hctx:
-        return 0
+    ctx = hctx.queue.queue_ctx[cpu]  # __blk_mq_get_ctx(hctx->queue, cpu)
     tmp = list_head("tmp")
     await spin_lock(k, ctx.lock)
     if ctx.rq_list.items:
@@ -990,6 +1070,7 @@ async def blk_mq_hctx_notify_dead(k, cpu, hctx):
     return 0
 
 
+# blk_mq_init(), block/blk-mq.c
 def blk_mq_init_cpuhp(k):
     """blk_mq_init(): the block layer's two hotplug states (the online one from bf0beec0607d)."""
     k.cpuhp_hp_states[CPUHP_BLK_MQ_DEAD].teardown = blk_mq_hctx_notify_dead
@@ -1002,6 +1083,7 @@ def blk_mq_init_cpuhp(k):
 # ------------------------------------------------------- freeze and quiesce
 
 
+# blk_freeze_set_owner(), block/blk-mq.c (v6.13)
 def blk_freeze_set_owner(q, owner):
     """blk_freeze_set_owner() (v6.13): only the first freeze by its owner is a
     lockdep acquisition; a non-owner freeze (owner None) never is."""
@@ -1016,6 +1098,7 @@ def blk_freeze_set_owner(q, owner):
     return False
 
 
+# blk_unfreeze_check_owner(), block/blk-mq.c (v6.13)
 def blk_unfreeze_check_owner(q, current):
     """blk_unfreeze_check_owner() (v6.13): the owner's last unfreeze releases."""
     if q.mq_freeze_owner is not current:
@@ -1033,17 +1116,23 @@ def blk_freeze_acquire_lock(q):
     taken while frozen gets one from it.  The disk-dead and queue-dying cases
     (which skip a map: a dying queue, or one whose disk is dead or not yet
     added) are left out: every queue the model freezes is live and added (the
-    nvme scan here only revalidates namespaces that exist)."""
+    nvme scan here only revalidates namespaces that exist).  Nothing before
+    f1be1788a32e."""
+    if not q.k.patched(FREEZE_LOCKDEP):
+        return
     lock_acquire(q.k, q.io_lockdep_map, trylock=True)
     lock_acquire(q.k, q.q_lockdep_map, trylock=True)
 
 
 def blk_unfreeze_release_lock(q):
     """blk_unfreeze_release_lock(), block/blk.h (v6.13)."""
+    if not q.k.patched(FREEZE_LOCKDEP):
+        return
     lock_release(q.k, q.q_lockdep_map)
     lock_release(q.k, q.io_lockdep_map)
 
 
+# __blk_freeze_queue_start(), block/blk-mq.c (v6.13)
 async def __blk_freeze_queue_start(q, owner):
     """__blk_freeze_queue_start() (v6.13 shape; v5.2+ behaviour): the first
     freezer kills q_usage_counter.  Returns whether lockdep should see it."""
@@ -1063,23 +1152,27 @@ async def __blk_freeze_queue_start(q, owner):
     return freeze
 
 
+# blk_freeze_queue_start(), block/blk-mq.c
 async def blk_freeze_queue_start(q):
     """blk_freeze_queue_start(): freeze, owned by the caller (lockdep holds it until its unfreeze)."""
     if await __blk_freeze_queue_start(q, q.k.execution.current):
         blk_freeze_acquire_lock(q)
 
 
+# blk_freeze_queue_start_non_owner(), block/blk-mq.c (v6.13)
 async def blk_freeze_queue_start_non_owner(q):
     """blk_freeze_queue_start_non_owner() (v6.13): for a freeze that another
     context ends (nvme's reset and reconnect works): invisible to lockdep."""
     await __blk_freeze_queue_start(q, None)
 
 
+# blk_mq_freeze_queue_wait(), block/blk-mq.c
 async def blk_mq_freeze_queue_wait(q):
     """blk_mq_freeze_queue_wait(): until every reference is dropped."""
     await wait_event(q.k, q.mq_freeze_drain_wq, lambda: q.q_usage_counter.count == 0, what="blk_mq_freeze_queue_wait")
 
 
+# blk_mq_freeze_queue_wait_timeout(), block/blk-mq.c
 async def blk_mq_freeze_queue_wait_timeout(q, timeout_ns):
     """blk_mq_freeze_queue_wait_timeout(): false if the references did not drain in time."""
     from blkrace.engine import TIMED_OUT
@@ -1096,12 +1189,14 @@ async def blk_mq_freeze_queue_wait_timeout(q, timeout_ns):
     return True
 
 
+# blk_mq_freeze_queue(), block/blk-mq.c
 async def blk_mq_freeze_queue(q):
     """blk_mq_freeze_queue(): start the freeze and wait for it."""
     await blk_freeze_queue_start(q)
     await blk_mq_freeze_queue_wait(q)
 
 
+# __blk_mq_unfreeze_queue(), block/blk-mq.c
 async def __blk_mq_unfreeze_queue(q):
     """__blk_mq_unfreeze_queue(): the last unfreezer brings the counter back to life."""
     k = q.k
@@ -1118,17 +1213,20 @@ async def __blk_mq_unfreeze_queue(q):
     return unfreeze
 
 
+# blk_mq_unfreeze_queue(), block/blk-mq.c
 async def blk_mq_unfreeze_queue(q):
     """blk_mq_unfreeze_queue(): unfreeze; the owner's last one releases lockdep's hold."""
     if await __blk_mq_unfreeze_queue(q):
         blk_unfreeze_release_lock(q)
 
 
+# blk_mq_unfreeze_queue_non_owner(), block/blk-mq.c (v6.13)
 async def blk_mq_unfreeze_queue_non_owner(q):
     """blk_mq_unfreeze_queue_non_owner() (v6.13): ends a non-owner freeze."""
     await __blk_mq_unfreeze_queue(q)
 
 
+# blk_mq_quiesce_queue(), block/blk-mq.c
 async def blk_mq_quiesce_queue(q):
     """blk_mq_quiesce_queue(): no ->queue_rq runs or starts once this returns."""
     k = q.k
@@ -1149,6 +1247,7 @@ async def blk_mq_quiesce_queue(q):
         await synchronize_rcu(k)
 
 
+# blk_mq_unquiesce_queue(), block/blk-mq.c
 async def blk_mq_unquiesce_queue(q):
     """blk_mq_unquiesce_queue(): dispatch again, and run the hw queues."""
     k = q.k
@@ -1159,6 +1258,7 @@ async def blk_mq_unquiesce_queue(q):
     await blk_mq_run_hw_queues(q, True)
 
 
+# blk_mq_update_nr_hw_queues(), block/blk-mq.c
 async def blk_mq_update_nr_hw_queues(set_, nr_hw_queues):
     """blk_mq_update_nr_hw_queues(): freezes every queue of the tag set (the
     remapping itself is left out: the number of hw queues stays the same)."""
@@ -1168,6 +1268,7 @@ async def blk_mq_update_nr_hw_queues(set_, nr_hw_queues):
         await blk_mq_unfreeze_queue(q)
 
 
+# blk_mq_tagset_busy_iter(), block/blk-mq-tag.c
 async def blk_mq_tagset_busy_iter(set_, fn):
     """blk_mq_tagset_busy_iter(): every started request holding a driver tag."""
     for tags in set_.tags:

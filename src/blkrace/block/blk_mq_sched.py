@@ -2,6 +2,8 @@
 
 The patch of seed 001 lives here: two hunks, each a delayed rerun of every
 hw queue after a dispatch loop took the budget and found nothing to send.
+
+Kernel baseline: v5.7 (for-5.8/block right after a0823421a4d7, as block/blk-mq.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ BUDGET_RERUN = Patch(
 BLK_MQ_BUDGET_DELAY = 3  # ms units
 
 
+# blk_mq_sched_mark_restart_hctx(), block/blk-mq-sched.c
 async def blk_mq_sched_mark_restart_hctx(hctx):
     """blk_mq_sched_mark_restart_hctx(): rerun this hctx when one of its requests is freed."""
     if await test_bit(BLK_MQ_S_SCHED_RESTART, hctx.state):
@@ -30,10 +33,12 @@ async def blk_mq_sched_mark_restart_hctx(hctx):
     await set_bit(BLK_MQ_S_SCHED_RESTART, hctx.state)
 
 
+# blk_mq_sched_needs_restart(), block/blk-mq-sched.c
 async def blk_mq_sched_needs_restart(hctx):
     return await test_bit(BLK_MQ_S_SCHED_RESTART, hctx.state)
 
 
+# blk_mq_sched_restart(), block/blk-mq-sched.c
 async def blk_mq_sched_restart(hctx):
     """blk_mq_sched_restart() (no smp_mb() between clear and run in this era)."""
     if not await test_bit(BLK_MQ_S_SCHED_RESTART, hctx.state):
@@ -50,6 +55,7 @@ async def blk_mq_sched_has_work(hctx):
     return False
 
 
+# blk_mq_do_dispatch_sched(), block/blk-mq-sched.c
 async def blk_mq_do_dispatch_sched(hctx):
     """blk_mq_do_dispatch_sched(): one request at a time from the scheduler.
 
@@ -79,6 +85,7 @@ async def blk_mq_do_dispatch_sched(hctx):
             break
 
 
+# blk_mq_next_ctx(), block/blk-mq-sched.c
 def blk_mq_next_ctx(hctx, ctx):
     """blk_mq_next_ctx(): round-robin over the hctx's software queues."""
     idx = ctx.index_hw + 1
@@ -87,6 +94,7 @@ def blk_mq_next_ctx(hctx, ctx):
     return hctx.ctxs[idx]
 
 
+# blk_mq_do_dispatch_ctx(), block/blk-mq-sched.c
 async def blk_mq_do_dispatch_ctx(hctx):
     """blk_mq_do_dispatch_ctx(): the none scheduler when the hctx is busy, one ctx at a time."""
     q = hctx.queue
@@ -147,6 +155,7 @@ async def blk_mq_sched_dispatch_requests(hctx):
         await blk_mq.blk_mq_dispatch_rq_list(q, rq_list, False)
 
 
+# blk_mq_sched_insert_request(), block/blk-mq-sched.c
 async def blk_mq_sched_insert_request(rq, at_head, run_queue, async_):
     """blk_mq_sched_insert_request(): into the elevator (or the ctx), then maybe run.
 
@@ -164,6 +173,7 @@ async def blk_mq_sched_insert_request(rq, at_head, run_queue, async_):
         await blk_mq.blk_mq_run_hw_queue(hctx, async_)
 
 
+# blk_mq_sched_insert_requests(), block/blk-mq-sched.c
 async def blk_mq_sched_insert_requests(hctx, ctx, rqs, run_queue_async):
     """blk_mq_sched_insert_requests(): a plug's batch into the elevator, then run."""
     q = hctx.queue

@@ -97,16 +97,19 @@ async def blk_mq_get_tag(data):
     return tag
 
 
+# blk_mq_put_tag(), block/blk-mq-tag.c
 async def blk_mq_put_tag(tags, ctx, tag):
     """blk_mq_put_tag() -> sbitmap_queue_clear()."""
     await sbitmap.sbitmap_queue_clear(tags.bitmap_tags, tag, ctx.cpu if ctx else 0)
 
 
+# blk_mq_tag_busy(), block/blk-mq-tag.h
 def blk_mq_tag_busy(hctx):
     """blk_mq_tag_busy(): only shared tag sets count active queues; none here."""
     return False
 
 
+# blk_mq_all_tag_iter(), block/blk-mq-tag.c
 async def blk_mq_all_tag_iter(tags, fn):
     """blk_mq_all_tag_iter(): every allocated tag's static request, until ``fn`` says stop."""
     await access(tags.bitmap_tags, READ)

@@ -61,16 +61,19 @@ def _check_alive(tg):
         raise StopRun(Violation("bug", f"use after free: {tg.name} touched after it was freed", origin="bug:tg-uaf"))
 
 
+# throtl_find_tg(), block/blk-throttle.c
 def throtl_find_tg(td, blkcg):
     return td.tg_list.get(blkcg.id)
 
 
+# throtl_ref_get_tg(), block/blk-throttle.c
 async def throtl_ref_get_tg(tg):
     await access(tg, WRITE)
     _check_alive(tg)
     tg.ref += 1
 
 
+# throtl_put_tg(), block/blk-throttle.c
 async def throtl_put_tg(k, tg):
     """throtl_put_tg(): the last reference frees the group (call_rcu(throtl_free_tg))."""
     await access(tg, WRITE)
@@ -83,6 +86,7 @@ async def throtl_put_tg(k, tg):
         call_rcu(k, throtl_free_tg, tg)
 
 
+# throtl_free_tg(), block/blk-throttle.c
 async def throtl_free_tg(k, tg):
     """throtl_free_tg() (an RCU callback): free_percpu(stats), kfree(tg)."""
     await access(tg, WRITE)
@@ -91,6 +95,7 @@ async def throtl_free_tg(k, tg):
     k.execution.event(f"{tg.name} freed")
 
 
+# throtl_check_schedule_pcpu_stat_alloc(), block/blk-throttle.c (seed 004's RFT patch)
 async def throtl_check_schedule_pcpu_stat_alloc(k, tg):
     """throtl_check_schedule_pcpu_stat_alloc(): a worker allocates the stats, holding a ref."""
     await access(tg.blkg, READ)
@@ -102,6 +107,7 @@ async def throtl_check_schedule_pcpu_stat_alloc(k, tg):
         await throtl_put_tg(k, tg)
 
 
+# tg_stat_alloc_fn(), block/blk-throttle.c (seed 004's RFT patch)
 async def tg_stat_alloc_fn(k, work):
     """tg_stat_alloc_fn(): in a worker, GFP_KERNEL is fine; install by cmpxchg."""
     tg = work.data
@@ -124,11 +130,13 @@ async def tg_stat_alloc_fn(k, work):
     await throtl_put_tg(k, tg)
 
 
+# throtl_init_group(), block/blk-throttle.c
 def throtl_init_group(k, tg):
     if k.patched(ALLOC_PCPU_FROM_WORKER):
         tg.stat_alloc_work = INIT_WORK(tg_stat_alloc_fn, f"{tg.name}->stat_alloc_work", tg)
 
 
+# throtl_alloc_tg(), block/blk-throttle.c
 async def throtl_alloc_tg(k, td, blkcg):
     """throtl_alloc_tg() (throtl_alloc_tg_sync() with the patch): the stats come with it."""
     if await kzalloc_node(k, 0, GFP_ATOMIC, what="throtl_grp") is None:
@@ -140,6 +148,7 @@ async def throtl_alloc_tg(k, td, blkcg):
     return tg
 
 
+# throtl_alloc_tg_async(), block/blk-throttle.c (seed 004's RFT patch)
 async def throtl_alloc_tg_async(k, td, blkcg):
     """throtl_alloc_tg_async() (the patch): GFP_ATOMIC now, the stats later."""
     if await kzalloc_node(k, 0, GFP_ATOMIC, what="throtl_grp") is None:
@@ -150,6 +159,7 @@ async def throtl_alloc_tg_async(k, td, blkcg):
     return tg
 
 
+# throtl_get_tg(), block/blk-throttle.c
 async def throtl_get_tg(k, td):
     """throtl_get_tg(): find the task's group on this queue, or create it. Called
     and returns with the queue lock held."""
@@ -192,6 +202,7 @@ async def throtl_get_tg(k, td):
     return tg
 
 
+# blk_throtl_bio(), block/blk-throttle.c
 async def blk_throtl_bio(k, q, bio):
     """blk_throtl_bio(), from generic_make_request_checks(): find or create the group,
     account the dispatch (no group has limits here)."""
@@ -215,6 +226,7 @@ async def blk_throtl_bio(k, q, bio):
     return 0
 
 
+# blk_throtl_init(), block/blk-throttle.c
 async def blk_throtl_init(k, q):
     """blk_throtl_init(): the root group, allocated synchronously at queue setup."""
     td = throtl_data(q)
@@ -228,6 +240,7 @@ async def blk_throtl_init(k, q):
     return td
 
 
+# throtl_unlink_blkio_group(), block/blk-throttle.c
 async def throtl_unlink_blkio_group(k, td, blkcg):
     """The cgroup is removed (blkiocg_destroy() -> throtl_unlink_blkio_group())."""
     await spin_lock_irq(k, td.queue_lock)

@@ -66,11 +66,13 @@ def _check_alive(cfqg):
         )
 
 
+# cfq_find_cfqg(), block/cfq-iosched.c
 def cfq_find_cfqg(cfqd, blkcg):
     """cfq_find_cfqg(): the group of this cgroup on this queue, if any."""
     return cfqd.cfqg_list.get(blkcg.id)
 
 
+# cfq_ref_get_cfqg(), block/cfq-iosched.c
 async def cfq_ref_get_cfqg(k, cfqg):
     """cfq_ref_get_cfqg(): cfqg->ref++ under the queue lock; atomic_inc() with the patch."""
     if k.patched(ALLOC_PCPU_FROM_WORKER):
@@ -87,6 +89,7 @@ async def cfq_ref_get_cfqg(k, cfqg):
     return cfqg
 
 
+# cfq_put_cfqg(), block/cfq-iosched.c
 async def cfq_put_cfqg(k, cfqg):
     """cfq_put_cfqg(): drop a reference; the last one frees the group and its stats."""
     if k.patched(ALLOC_PCPU_FROM_WORKER):
@@ -111,6 +114,7 @@ async def cfq_put_cfqg(k, cfqg):
     k.execution.event(f"{cfqg.name} freed")
 
 
+# cfq_check_schedule_pcpu_stat_alloc(), block/cfq-iosched.c (seed 004's RFT patch)
 async def cfq_check_schedule_pcpu_stat_alloc(k, cfqg):
     """cfq_check_schedule_pcpu_stat_alloc() (the patch): a worker allocates the stats, holding a ref."""
     await access(cfqg.blkg, READ)
@@ -122,6 +126,7 @@ async def cfq_check_schedule_pcpu_stat_alloc(k, cfqg):
         await cfq_put_cfqg(k, cfqg)
 
 
+# cfqg_stat_alloc_fn(), block/cfq-iosched.c (seed 004's RFT patch)
 async def cfqg_stat_alloc_fn(k, work):
     """cfqg_stat_alloc_fn() (the patch): no locks taken, a reference held by whoever queued it."""
     cfqg = work.data
@@ -144,11 +149,13 @@ async def cfqg_stat_alloc_fn(k, work):
     await cfq_put_cfqg(k, cfqg)
 
 
+# cfq_init_cfqg_work(), block/cfq-iosched.c (seed 004's RFT patch)
 def cfq_init_cfqg_work(k, cfqg):
     if k.patched(ALLOC_PCPU_FROM_WORKER):
         cfqg.stat_alloc_work = INIT_WORK(cfqg_stat_alloc_fn, f"{cfqg.name}->stat_alloc_work", cfqg)
 
 
+# cfq_alloc_cfqg(), block/cfq-iosched.c
 async def cfq_alloc_cfqg(k, cfqd, blkcg):
     """cfq_alloc_cfqg(): the group with one reference (the group list's).  Before
     the patch it brings its per-CPU stats (GFP_KERNEL, may sleep); with it the
@@ -166,6 +173,7 @@ async def cfq_alloc_cfqg(k, cfqd, blkcg):
     return cfqg
 
 
+# cfq_get_cfqg(), block/cfq-iosched.c
 async def cfq_get_cfqg(k, cfqd):
     """cfq_get_cfqg(): the task's group on this queue, created if needed.  Called
     and returns with the queue lock held."""
@@ -207,6 +215,7 @@ async def cfq_get_cfqg(k, cfqd):
     return cfqg
 
 
+# cfq_set_request(), block/cfq-iosched.c
 async def cfq_set_request(k, q, bio):
     """cfq_set_request() -> cfq_get_queue() -> cfq_find_alloc_queue(), cut down to
     the group lookup: take the queue lock, find or create the group, charge it."""
@@ -218,6 +227,7 @@ async def cfq_set_request(k, q, bio):
     await spin_unlock_irq(k, cfqd.queue_lock)
 
 
+# cfq_init_queue(), block/cfq-iosched.c
 async def cfq_init_queue(k, q):
     """cfq_init_queue(): the root group is allocated synchronously at elevator init
     and holds two references (queue exit, and its own static lifetime)."""
@@ -235,6 +245,7 @@ async def cfq_init_queue(k, q):
     return cfqd
 
 
+# cfq_unlink_blkio_group(), block/cfq-iosched.c
 async def cfq_unlink_blkio_group(k, cfqd, blkcg):
     """cfq_unlink_blkio_group() -> cfq_destroy_cfqg(): the cgroup is removed; drop the list's reference."""
     await spin_lock_irq(k, cfqd.queue_lock)

@@ -1,4 +1,7 @@
-"""block/elevator.c and include/linux/elevator.h: the scheduler's ops table."""
+"""block/elevator.c and include/linux/elevator.h: the scheduler's ops table.
+
+Kernel baseline: v5.7 (for-5.8/block, as block/blk-mq.py).
+"""
 
 from __future__ import annotations
 

@@ -127,6 +127,7 @@ async def __sbitmap_queue_get(sbq):
     return nr
 
 
+# sbitmap_any_bit_set(), lib/sbitmap.c
 def sbitmap_any_bit_set(sbq):
     return sbq.map != 0
 
@@ -251,6 +252,7 @@ async def sbitmap_finish_wait(sbq, ws, sbq_wait_):
         sbq_wait_.sbq = None
 
 
+# sbitmap_weight(), lib/sbitmap.c
 async def sbitmap_weight(sbq):
     await access(sbq, READ)
     return bin(sbq.map).count("1")

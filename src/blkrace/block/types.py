@@ -3,6 +3,8 @@
 Plain slotted classes without behaviour: functions that stand for kernel
 functions live in the modules named after the kernel files and take the
 struct as their first argument, as in C.
+
+Kernel baseline: v5.8 (the fields the v5.7-v5.12 paths use are the same).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ MQ_RQ_COMPLETE = 2
 
 # rq_flags
 RQF_ELVPRIV = 1 << 12
+RQF_TIMED_OUT = 1 << 21  # include/linux/blkdev.h (v5.8)
 
 # blk_status_t
 BLK_STS_OK = 0
@@ -266,6 +269,7 @@ class request_queue:
         "queue_flags",
         "nr_requests",
         "bios",
+        "timed_out_bios",
         "rq_timeout",
         "timeout",
         "timeout_work",
@@ -299,6 +303,7 @@ class request_queue:
         self.queue_flags = bitmap(f"{name}->queue_flags")
         self.nr_requests = set_.queue_depth if set_ is not None else 0
         self.bios = []  # every bio submitted, for the end-of-run checks
+        self.timed_out_bios = []  # bios whose request blk_mq_rq_timed_out() handled
         self.rq_timeout = 30 * 1_000_000_000  # 30 s, BLK_DEFAULT_SG_TIMEOUT
         self.timeout = None  # timer_list: blk_rq_timed_out_timer
         self.timeout_work = None  # work_struct: blk_mq_timeout_work

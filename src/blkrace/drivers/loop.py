@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from blkrace.block import blk_mq
 from blkrace.block.blk_core import submit_bio
-from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX
+from blkrace.block.blk_mq_tag import DRAIN_STACKING_FLAG
 from blkrace.block.types import BLK_MQ_F_SHOULD_MERGE, BLK_MQ_F_STACKING, BLK_STS_OK, bio, blk_mq_ops, blk_mq_tag_set
 from blkrace.engine import SYNC, WaitQueue, access
 from blkrace.kernel.sched import task_run_on_cpu
@@ -40,6 +40,7 @@ class loop_device:
         self.worker = None
 
 
+# loop_queue_rq(), drivers/block/loop.c
 async def loop_queue_rq(hctx, rq, last):
     """loop_queue_rq(): start the request, queue it to the worker."""
     lo = rq.q.queuedata
@@ -53,6 +54,7 @@ async def loop_queue_rq(hctx, rq, last):
     return BLK_STS_OK
 
 
+# model: loop's kthread_worker (kthread_worker_fn(), kernel/kthread.c) running loop_queue_work()
 async def loop_worker(k, lo):
     """The "loopN" kthread_worker (not bound to a CPU)."""
     while True:
@@ -64,6 +66,7 @@ async def loop_worker(k, lo):
         await loop_handle_cmd(k, lo, cmd)
 
 
+# lo_rw_aio_complete(), drivers/block/loop.c
 async def lo_rw_aio_complete(k, lower_bio):
     """lo_rw_aio_complete(): the backing I/O is done, complete the loop request."""
     cmd = lower_bio.bi_private
@@ -71,6 +74,7 @@ async def lo_rw_aio_complete(k, lower_bio):
     await blk_mq.blk_mq_complete_request(cmd.rq)
 
 
+# loop_handle_cmd(), drivers/block/loop.c
 async def loop_handle_cmd(k, lo, cmd):
     """loop_handle_cmd() -> do_req_filebacked() -> lo_rw_aio(): direct I/O below."""
     rq = cmd.rq
@@ -79,6 +83,7 @@ async def loop_handle_cmd(k, lo, cmd):
     await submit_bio(k, b)
 
 
+# lo_complete_rq(), drivers/block/loop.c
 async def lo_complete_rq(rq):
     """lo_complete_rq() (->complete)."""
     await blk_mq.blk_mq_end_request(rq, rq.special.ret)
@@ -87,17 +92,18 @@ async def lo_complete_rq(rq):
 loop_mq_ops = blk_mq_ops(queue_rq=loop_queue_rq, complete=lo_complete_rq)
 
 
-def loop_add(k, lower_q, name="loop0", hw_queue_depth=8, stacking=True, worker_cpu=0, nr_hw_queues=1):
-    """loop_add() + LOOP_SET_FD: a worker and a lower device.
+def loop_add(k, lower_q, name="loop0", hw_queue_depth=8, worker_cpu=0, nr_hw_queues=1):
+    """loop_add(), drivers/block/loop.c, + LOOP_SET_FD: a worker and a lower device.
 
     Loop has one hw queue; ``nr_hw_queues`` > 1 stands for a multi-queue
     stacking device (dm-rq with dm_mq_nr_hw_queues > 1), whose hw queues can
-    lose their last CPU.  ``stacking=False`` leaves BLK_MQ_F_STACKING off, as
-    before bf0beec0607d set it: the drain then waits for its requests too.
+    lose their last CPU.  BLK_MQ_F_STACKING is set by bf0beec0607d's loop.c
+    hunk (toggle ``blk-mq-stacking-flag``); without it the drain waits for
+    loop's requests too.
     """
     lo = loop_device(k, name, lower_q)
     flags = BLK_MQ_F_SHOULD_MERGE
-    if stacking and k.patched(DRAIN_INACTIVE_HCTX):
+    if k.patched(DRAIN_STACKING_FLAG):
         flags |= BLK_MQ_F_STACKING
     set_ = blk_mq_tag_set(loop_mq_ops, nr_hw_queues, hw_queue_depth, flags)
     blk_mq.blk_mq_alloc_tag_set(set_)

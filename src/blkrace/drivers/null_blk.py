@@ -20,6 +20,7 @@ from blkrace.block.types import (
 )
 from blkrace.engine import NSEC_PER_USEC, StopRun, Violation
 from blkrace.kernel.irq import generic_handle_irq, request_irq
+from blkrace.kernel.patch import Patch
 
 
 class nullb_cmd:
@@ -42,6 +43,7 @@ class nullb:
         self.tag_set = None
 
 
+# null_queue_rq(), drivers/block/null_blk_main.c
 async def null_queue_rq(hctx, rq, last):
     """null_queue_rq(): start the request; the device answers after the latency."""
     nb = rq.q.queuedata
@@ -56,16 +58,19 @@ async def null_queue_rq(hctx, rq, last):
     return BLK_STS_OK
 
 
+# model: the device finishing a command: raise the hw queue's interrupt
 def null_device_done(nb, queue_num, rq):
     """The device finished ``rq``: raise the hw queue's interrupt."""
     generic_handle_irq(nb.k, nb.irqs[queue_num], rq)
 
 
+# model: the interrupt handler a PCI device's driver would have (null_blk has none)
 async def null_irq_handler(k, desc, rq):
     """The interrupt handler: hand the request back to blk-mq."""
     await blk_mq.blk_mq_complete_request(rq)
 
 
+# null_complete_rq(), drivers/block/null_blk_main.c
 async def null_complete_rq(rq):
     """null_complete_rq() (->complete): end the request with the command's status."""
     if rq.state != MQ_RQ_COMPLETE:
@@ -81,10 +86,26 @@ async def null_complete_rq(rq):
     await blk_mq.blk_mq_end_request(rq, rq.special.error)
 
 
+NULL_TIMEOUT_STATUS = Patch(
+    "null-blk-timeout-status",
+    "de3510e52b0a",
+    "null_blk: fix command timeout completion handling (v5.12)",
+)
+
+
 async def null_timeout_rq(rq, reserved):
-    """null_timeout_rq(): "rq timed out": complete it with an error."""
-    rq.q.k.execution.event(f"null_blk: {rq.name} timed out")
-    rq.special.error = BLK_STS_TIMEOUT
+    """null_timeout_rq(), drivers/block/null_blk_main.c (v5.8): "rq %p timed
+    out", then complete it: with the status the command already had
+    (BLK_STS_OK for a command the device never answered).
+
+    With de3510e52b0a (v5.12) the command's status becomes BLK_STS_TIMEOUT
+    and only a fake (injected) timeout is completed here; a real one is left
+    for the submission path to complete.  The model injects no fake timeouts.
+    """
+    rq.q.k.execution.event(f"null_blk: rq {rq.name} timed out")
+    if rq.q.k.patched(NULL_TIMEOUT_STATUS):
+        rq.special.error = BLK_STS_TIMEOUT
+        return BLK_EH_DONE  # cmd->fake_timeout is never set here
     await blk_mq.blk_mq_complete_request(rq)
     return BLK_EH_DONE
 
@@ -92,6 +113,7 @@ async def null_timeout_rq(rq, reserved):
 null_mq_ops = blk_mq_ops(queue_rq=null_queue_rq, complete=null_complete_rq, timeout=null_timeout_rq)
 
 
+# null_add_dev(), drivers/block/null_blk_main.c
 def null_add_dev(
     k,
     name="nullb0",

@@ -1,4 +1,11 @@
-"""NVMe over fabrics (TCP) with native multipath: drivers/nvme/host/{core,multipath,tcp}.c (v5.12 era).
+"""NVMe over fabrics (TCP) with native multipath: drivers/nvme/host/{core,multipath,tcp}.c.
+
+Kernel baseline: the driver is v5.12's.  The block layer under it is the
+model's v5.8 block layer, so the head's submit path is v5.8's
+(direct_make_request(), entering the path's queue inside the SRCU section)
+unless ``block-remove-direct-make-request`` (5a6c35f9af41, v5.9) is on: every
+variant but ``fixed`` runs without it, the era in which the deadlock is
+reachable.  Later commits are toggles of their own (below).
 
 One subsystem, controllers (paths) each with a tag set and a namespace
 request queue, and the multipath head: a bio-based disk whose ->submit_bio
@@ -218,11 +225,13 @@ class nvme_ns:
 # ------------------------------------------------------------------ paths
 
 
+# nvme_path_is_disabled(), drivers/nvme/host/multipath.c
 def nvme_path_is_disabled(ns):
     """nvme_path_is_disabled(): only a LIVE controller's path carries I/O."""
     return ns.ctrl.state != NVME_CTRL_LIVE
 
 
+# __nvme_find_path(), drivers/nvme/host/multipath.c
 def __nvme_find_path(head):
     """__nvme_find_path(): the first optimized path, else a non-optimized one."""
     found = fallback = None
@@ -240,6 +249,7 @@ def __nvme_find_path(head):
     return found
 
 
+# nvme_find_path(), drivers/nvme/host/multipath.c
 async def nvme_find_path(head):
     """nvme_find_path(): the current path if still usable and optimized."""
     await access(head, WRITE)
@@ -249,20 +259,25 @@ async def nvme_find_path(head):
     return ns
 
 
+# nvme_available_path(), drivers/nvme/host/multipath.c
 async def nvme_available_path(head):
     """nvme_available_path(): a controller that may come back (resetting, connecting)."""
     await access(head, READ)
     return any(ns.ctrl.state in (NVME_CTRL_LIVE, NVME_CTRL_RESETTING, NVME_CTRL_CONNECTING) for ns in head.list)
 
 
+# nvme_mpath_clear_current_path(), drivers/nvme/host/multipath.c
 def nvme_mpath_clear_current_path(ns):
     head = ns.head
     if head.current_path is ns:
         head.current_path = None
 
 
+# nvme_ns_head_submit_bio(), drivers/nvme/host/multipath.c
 async def nvme_ns_head_submit_bio(k, bio):
-    """nvme_ns_head_submit_bio(): the head disk's ->submit_bio (v5.12; nvme_ns_head_make_request() before)."""
+    """nvme_ns_head_submit_bio(): the head disk's ->submit_bio (v5.12's name;
+    nvme_ns_head_make_request() before v5.9, whose direct_make_request() is
+    what runs without 5a6c35f9af41)."""
     head = bio.bi_disk.queuedata
     while True:  # retry: (nvme-mpath-submit-bio-direct)
         srcu_idx = await srcu_read_lock(k, head.srcu)
@@ -275,7 +290,6 @@ async def nvme_ns_head_submit_bio(k, bio):
             if k.patched(SUBMIT_BIO_DIRECT):
                 if not await blk_mq.blk_mq_submit_bio_direct(bio):
                     # The path's queue is frozen: forget it, drop the lock, retry.
-                    bio.bi_disk = head.disk
                     nvme_mpath_clear_current_path(ns)
                     await srcu_read_unlock(k, head.srcu, srcu_idx)
                     continue
@@ -294,6 +308,7 @@ async def nvme_ns_head_submit_bio(k, bio):
         return
 
 
+# nvme_requeue_work(), drivers/nvme/host/multipath.c
 async def nvme_requeue_work(k, work):
     """nvme_requeue_work(): resubmit the parked bios through the head."""
     head = work.data
@@ -305,6 +320,7 @@ async def nvme_requeue_work(k, work):
         await submit_bio_noacct(k, bio)
 
 
+# nvme_mpath_set_live(), drivers/nvme/host/multipath.c
 async def nvme_mpath_set_live(k, ns):
     """nvme_mpath_set_live(): make current_path visible to every future
     (re)submission, then kick the requeued I/O: synchronize_srcu() first."""
@@ -323,6 +339,7 @@ async def nvme_mpath_set_live(k, ns):
 # -------------------------------------------------------------------- ANA
 
 
+# nvme_update_ns_ana_state(), drivers/nvme/host/multipath.c
 async def nvme_update_ns_ana_state(k, state, ns):
     """nvme_update_ns_ana_state()."""
     await access(ns.head, WRITE)
@@ -331,18 +348,21 @@ async def nvme_update_ns_ana_state(k, state, ns):
         await nvme_mpath_set_live(k, ns)
 
 
+# nvme_update_ana_state(), drivers/nvme/host/multipath.c
 async def nvme_update_ana_state(k, ctrl, state):
     """nvme_update_ana_state(): every namespace of the group."""
     for ns in ctrl.namespaces:
         await nvme_update_ns_ana_state(k, state, ns)
 
 
+# nvme_parse_ana_log(), drivers/nvme/host/multipath.c
 async def nvme_parse_ana_log(k, ctrl, cb):
     """nvme_parse_ana_log(): one group descriptor here."""
     await access(ctrl, READ)
     await cb(k, ctrl, ctrl.ana_log)
 
 
+# nvme_read_ana_log(), drivers/nvme/host/multipath.c
 async def nvme_read_ana_log(k, ctrl):
     """nvme_read_ana_log(): get the log page (immediate here) and apply it."""
     await mutex_lock(k, ctrl.ana_lock)
@@ -350,6 +370,7 @@ async def nvme_read_ana_log(k, ctrl):
     await mutex_unlock(k, ctrl.ana_lock)
 
 
+# nvme_ana_work(), drivers/nvme/host/multipath.c
 async def nvme_ana_work(k, work):
     """nvme_ana_work(): an ANA change notice (AEN) arrived."""
     ctrl = work.data
@@ -361,6 +382,7 @@ async def nvme_ana_work(k, work):
 # -------------------------------------------------------------------- I/O
 
 
+# nvme_tcp_queue_rq(), drivers/nvme/host/tcp.c
 async def nvme_tcp_queue_rq(hctx, rq, last):
     """nvme_tcp_queue_rq(): send the command, or fail a non-ready one."""
     ns = rq.q.queuedata
@@ -386,6 +408,7 @@ async def nvme_tcp_queue_rq(hctx, rq, last):
     return BLK_STS_OK
 
 
+# model: the target's response arriving on the socket (nvme_tcp_data_ready() follows, drivers/nvme/host/tcp.c)
 def nvme_tcp_response(ctrl, rq, generation):
     """The target's response arrives: nvme_tcp_data_ready() queues io_work on io_cpu."""
     if generation != ctrl.generation:
@@ -394,11 +417,13 @@ def nvme_tcp_response(ctrl, rq, generation):
     run_in_context(ctrl.k, ctrl.io_cpu, SOFTIRQ, f"net_rx/{ctrl.name}", nvme_tcp_data_ready, ctrl)
 
 
+# nvme_tcp_data_ready(), drivers/nvme/host/tcp.c
 async def nvme_tcp_data_ready(k, ctrl):
     """nvme_tcp_data_ready(): queue_work_on(queue->io_cpu, nvme_tcp_wq, &queue->io_work)."""
     await queue_work_on(k, ctrl.io_cpu, k.nvme_tcp_wq, ctrl.io_work)
 
 
+# nvme_tcp_io_work(), drivers/nvme/host/tcp.c
 async def nvme_tcp_io_work(k, work):
     """nvme_tcp_io_work() -> nvme_tcp_try_recv() -> nvme_tcp_process_nvme_cqe(): complete
     what came in (a bound WQ_HIGHPRI work: it shares its CPU's pool with kblockd)."""
@@ -413,10 +438,12 @@ async def nvme_tcp_io_work(k, work):
         await blk_mq.blk_mq_complete_request(rq)
 
 
+# nvme_is_path_error(), drivers/nvme/host/nvme.h
 def nvme_is_path_error(status):
     return (status & 0x700) == 0x300
 
 
+# nvme_failover_req(), drivers/nvme/host/multipath.c
 async def nvme_failover_req(rq):
     """nvme_failover_req(): park the bios on the head and end the request."""
     ns = rq.q.queuedata
@@ -432,6 +459,7 @@ async def nvme_failover_req(rq):
     await queue_work(k, k.kblockd_workqueue, head.requeue_work)
 
 
+# nvme_complete_rq(), drivers/nvme/host/core.c
 async def nvme_complete_rq(rq):
     """nvme_complete_rq() (->complete): done, or fail over on a path error."""
     req = rq.special
@@ -443,6 +471,7 @@ async def nvme_complete_rq(rq):
         await blk_mq.blk_mq_end_request(rq, BLK_STS_IOERR)
 
 
+# nvme_tcp_complete_timed_out(), drivers/nvme/host/tcp.c
 async def nvme_tcp_complete_timed_out(rq):
     """nvme_tcp_complete_timed_out(): stop the queue, fail the request as host-aborted."""
     ctrl = rq.q.queuedata.ctrl
@@ -452,6 +481,7 @@ async def nvme_tcp_complete_timed_out(rq):
         await blk_mq.blk_mq_complete_request(rq)
 
 
+# nvme_tcp_timeout(), drivers/nvme/host/tcp.c
 async def nvme_tcp_timeout(rq, reserved):
     """nvme_tcp_timeout() (v5.12): not LIVE, complete it now ("we may block
     controller teardown or setup"); LIVE, start error recovery, which cancels it."""
@@ -466,6 +496,7 @@ async def nvme_tcp_timeout(rq, reserved):
     return BLK_EH_RESET_TIMER
 
 
+# nvme_tcp_error_recovery(), drivers/nvme/host/tcp.c
 async def nvme_tcp_error_recovery(k, ctrl):
     """nvme_tcp_error_recovery(): RESETTING, then err_work on nvme_reset_wq."""
     await access(ctrl, WRITE)
@@ -475,6 +506,7 @@ async def nvme_tcp_error_recovery(k, ctrl):
     await queue_work(k, k.nvme_reset_wq, ctrl.err_work)
 
 
+# nvme_tcp_error_recovery_work(), drivers/nvme/host/tcp.c
 async def nvme_tcp_error_recovery_work(k, work):
     """nvme_tcp_error_recovery_work(): teardown, unquiesce "to fail fast
     pending requests", CONNECTING, then reconnect (after reconnect_delay) or remove."""
@@ -494,6 +526,7 @@ nvme_tcp_mq_ops = blk_mq_ops(queue_rq=nvme_tcp_queue_rq, complete=nvme_complete_
 # ----------------------------------------------------------- reset path
 
 
+# nvme_change_ctrl_state(), drivers/nvme/host/core.c
 def nvme_change_ctrl_state(ctrl, new_state):
     """nvme_change_ctrl_state(): the transitions the scenario takes."""
     allowed = {
@@ -509,6 +542,7 @@ def nvme_change_ctrl_state(ctrl, new_state):
     return True
 
 
+# nvme_reset_ctrl(), drivers/nvme/host/core.c
 async def nvme_reset_ctrl(k, ctrl):
     """nvme_reset_ctrl(): RESETTING, then the reset work (nvme_reset_wq)."""
     await access(ctrl, WRITE)
@@ -518,12 +552,14 @@ async def nvme_reset_ctrl(k, ctrl):
     return 0
 
 
+# nvme_kick_requeue_lists(), drivers/nvme/host/multipath.c
 async def nvme_kick_requeue_lists(k, ctrl):
     """nvme_kick_requeue_lists() (from nvme_change_ctrl_state(LIVE)): resubmit parked I/O."""
     for ns in ctrl.namespaces:
         await queue_work(k, k.kblockd_workqueue, ns.head.requeue_work)
 
 
+# nvme_start_freeze(), drivers/nvme/host/core.c
 async def nvme_start_freeze(k, ctrl):
     """nvme_start_freeze(): the reset work freezes, the reconnect unfreezes;
     the non-owner form (v6.13) keeps lockdep from calling that a leak."""
@@ -531,11 +567,13 @@ async def nvme_start_freeze(k, ctrl):
         await blk_mq.blk_freeze_queue_start_non_owner(ns.queue)
 
 
+# nvme_unfreeze(), drivers/nvme/host/core.c
 async def nvme_unfreeze(k, ctrl):
     for ns in ctrl.namespaces:
         await blk_mq.blk_mq_unfreeze_queue_non_owner(ns.queue)
 
 
+# nvme_wait_freeze_timeout(), drivers/nvme/host/core.c
 async def nvme_wait_freeze_timeout(k, ctrl, timeout_ns):
     for ns in ctrl.namespaces:
         if not await blk_mq.blk_mq_freeze_queue_wait_timeout(ns.queue, timeout_ns):
@@ -543,16 +581,19 @@ async def nvme_wait_freeze_timeout(k, ctrl, timeout_ns):
     return True
 
 
+# nvme_stop_queues(), drivers/nvme/host/core.c
 async def nvme_stop_queues(k, ctrl):
     for ns in ctrl.namespaces:
         await blk_mq.blk_mq_quiesce_queue(ns.queue)
 
 
+# nvme_start_queues(), drivers/nvme/host/core.c
 async def nvme_start_queues(k, ctrl):
     for ns in ctrl.namespaces:
         await blk_mq.blk_mq_unquiesce_queue(ns.queue)
 
 
+# nvme_cancel_request(), drivers/nvme/host/core.c
 async def nvme_cancel_request(rq):
     """nvme_cancel_request(): a started request is failed as host-aborted."""
     if rq.state == MQ_RQ_COMPLETE:
@@ -562,10 +603,12 @@ async def nvme_cancel_request(rq):
     return True
 
 
+# nvme_cancel_tagset(), drivers/nvme/host/core.c
 async def nvme_cancel_tagset(k, ctrl):
     await blk_mq.blk_mq_tagset_busy_iter(ctrl.tagset, nvme_cancel_request)
 
 
+# nvme_tcp_stop_io_queues(), drivers/nvme/host/tcp.c
 async def nvme_tcp_stop_io_queues(k, ctrl):
     """Tear the connection down: responses still on the wire are gone, and
     io_work is cancelled and waited for (cancel_work_sync(&queue->io_work))."""
@@ -576,11 +619,13 @@ async def nvme_tcp_stop_io_queues(k, ctrl):
     await cancel_work_sync(k, ctrl.io_work)
 
 
+# nvme_tcp_start_io_queues(), drivers/nvme/host/tcp.c
 async def nvme_tcp_start_io_queues(k, ctrl):
     await access(ctrl, WRITE)
     ctrl.queue_live = True
 
 
+# nvme_tcp_teardown_io_queues(), drivers/nvme/host/tcp.c
 async def nvme_tcp_teardown_io_queues(k, ctrl, remove):
     """nvme_tcp_teardown_io_queues() (2875b0aecabe era unless toggled)."""
     if not k.patched(FREEZE_IN_SETUP):
@@ -593,11 +638,12 @@ async def nvme_tcp_teardown_io_queues(k, ctrl, remove):
         await nvme_start_queues(k, ctrl)
 
 
+# nvme_tcp_configure_io_queues(), drivers/nvme/host/tcp.c
 async def nvme_tcp_configure_io_queues(k, ctrl, new):
     """nvme_tcp_configure_io_queues(): start, wait for the freeze, update, unfreeze."""
-    if k.patched(FREEZE_IN_SETUP):
-        await nvme_start_freeze(k, ctrl)  # 99dc264014d5: the freeze starts here
     await nvme_tcp_start_io_queues(k, ctrl)
+    if k.patched(FREEZE_IN_SETUP):
+        await nvme_start_freeze(k, ctrl)  # 99dc264014d5: after the queues start, before the unquiesce
     await nvme_start_queues(k, ctrl)
     if not await nvme_wait_freeze_timeout(k, ctrl, NVME_IO_TIMEOUT):
         # "If we timed out waiting for freeze we are likely to be stuck.
@@ -614,6 +660,7 @@ async def nvme_tcp_configure_io_queues(k, ctrl, new):
     return 0
 
 
+# nvme_update_ns_info(), drivers/nvme/host/core.c
 async def nvme_update_ns_info(k, ns):
     """nvme_update_ns_info(): the scan freezes the namespace queue, then the
     multipath head's, to apply the limits (v5.12)."""
@@ -623,6 +670,7 @@ async def nvme_update_ns_info(k, ns):
     await blk_mq.blk_mq_unfreeze_queue(ns.head.disk)
 
 
+# nvme_scan_work(), drivers/nvme/host/core.c
 async def nvme_scan_work(k, work):
     """nvme_scan_work(): validate every namespace (nvme_validate_ns() -> nvme_update_ns_info())."""
     ctrl = work.data
@@ -634,18 +682,21 @@ async def nvme_scan_work(k, work):
         await nvme_update_ns_info(k, ns)
 
 
+# nvme_queue_scan(), drivers/nvme/host/core.c
 async def nvme_queue_scan(k, ctrl):
     """nvme_queue_scan(): "Only new queue scan work when admin and IO queues are both alive"."""
     if ctrl.state == NVME_CTRL_LIVE and ctrl.tagset is not None:
         await queue_work(k, k.nvme_wq, ctrl.scan_work)
 
 
+# nvme_start_ctrl(), drivers/nvme/host/core.c
 async def nvme_start_ctrl(k, ctrl):
     """nvme_start_ctrl(): (keep-alive and AEN left out) the scan, and the I/O queues started."""
     await nvme_queue_scan(k, ctrl)
     await nvme_start_queues(k, ctrl)
 
 
+# nvme_tcp_configure_admin_queue(), drivers/nvme/host/tcp.c
 async def nvme_tcp_configure_admin_queue(k, ctrl, new):
     """nvme_tcp_configure_admin_queue(): connect the admin queue, identify
     (nvme_init_identify() -> nvme_mpath_init() reads the ANA log)."""
@@ -658,6 +709,7 @@ async def nvme_tcp_configure_admin_queue(k, ctrl, new):
     return 0
 
 
+# nvme_tcp_setup_ctrl(), drivers/nvme/host/tcp.c
 async def nvme_tcp_setup_ctrl(k, ctrl, new):
     """nvme_tcp_setup_ctrl(): admin queue, I/O queues, LIVE, start (and scan)."""
     ret = await nvme_tcp_configure_admin_queue(k, ctrl, new)
@@ -680,11 +732,13 @@ async def nvme_tcp_setup_ctrl(k, ctrl, new):
     return 0
 
 
+# nvmf_should_reconnect(), drivers/nvme/host/fabrics.c
 def nvmf_should_reconnect(ctrl):
     """nvmf_should_reconnect(): attempts left before ctrl_loss_tmo is spent."""
     return ctrl.opts.max_reconnects == -1 or ctrl.nr_reconnects < ctrl.opts.max_reconnects
 
 
+# nvme_tcp_reconnect_or_remove(), drivers/nvme/host/tcp.c
 async def nvme_tcp_reconnect_or_remove(k, ctrl):
     """nvme_tcp_reconnect_or_remove(): try again in reconnect_delay, or delete the controller."""
     await access(ctrl, READ)
@@ -702,6 +756,7 @@ async def nvme_tcp_reconnect_or_remove(k, ctrl):
         await nvme_delete_ctrl(k, ctrl)
 
 
+# nvme_tcp_reconnect_ctrl_work(), drivers/nvme/host/tcp.c
 async def nvme_tcp_reconnect_ctrl_work(k, work):
     """nvme_tcp_reconnect_ctrl_work() (connect_work)."""
     ctrl = work.data
@@ -714,6 +769,7 @@ async def nvme_tcp_reconnect_ctrl_work(k, work):
     ctrl.nr_reconnects = 0
 
 
+# nvme_reset_ctrl_work(), drivers/nvme/host/tcp.c
 async def nvme_reset_ctrl_work(k, work):
     """nvme_reset_ctrl_work() (nvme-tcp): teardown, CONNECTING, setup; on failure, reconnect or remove."""
     ctrl = work.data
@@ -731,6 +787,7 @@ async def nvme_reset_ctrl_work(k, work):
 # ---------------------------------------------------------------- delete
 
 
+# nvme_delete_ctrl(), drivers/nvme/host/core.c
 async def nvme_delete_ctrl(k, ctrl):
     """nvme_delete_ctrl(): DELETING, then the delete work (nvme_delete_wq)."""
     await access(ctrl, WRITE)
@@ -741,6 +798,7 @@ async def nvme_delete_ctrl(k, ctrl):
     return 0
 
 
+# nvme_delete_ctrl_work(), drivers/nvme/host/core.c
 async def nvme_delete_ctrl_work(k, work):
     """nvme_delete_ctrl_work() -> nvme_do_delete_ctrl()."""
     ctrl = work.data
@@ -750,6 +808,7 @@ async def nvme_delete_ctrl_work(k, work):
     await nvme_tcp_delete_ctrl(k, ctrl)
 
 
+# nvme_remove_namespaces(), drivers/nvme/host/core.c
 async def nvme_remove_namespaces(k, ctrl):
     """nvme_remove_namespaces(): after any scan, every namespace goes."""
     if k.patched(REMOVE_UNQUIESCE):
@@ -763,6 +822,7 @@ async def nvme_remove_namespaces(k, ctrl):
         await nvme_ns_remove(k, ns)
 
 
+# nvme_ns_remove(), drivers/nvme/host/core.c
 async def nvme_ns_remove(k, ns):
     """nvme_ns_remove() (v5.12): out of the head's path list, wait for the
     submitters that may still use it, then tear its queue down."""
@@ -776,6 +836,7 @@ async def nvme_ns_remove(k, ns):
     await nvme_mpath_check_last_path(k, ns)
 
 
+# nvme_mpath_check_last_path(), drivers/nvme/host/nvme.h
 async def nvme_mpath_check_last_path(k, ns):
     """nvme_mpath_check_last_path(): the last path gone, kick the parked
     bios so that they fail (kblockd_schedule_work(&head->requeue_work))."""
@@ -785,6 +846,7 @@ async def nvme_mpath_check_last_path(k, ns):
         await queue_work(k, k.kblockd_workqueue, head.requeue_work)
 
 
+# nvme_tcp_delete_ctrl(), drivers/nvme/host/tcp.c
 async def nvme_tcp_delete_ctrl(k, ctrl):
     """nvme_tcp_delete_ctrl() -> nvme_tcp_teardown_ctrl(ctrl, true): the I/O queues, for good."""
     await nvme_tcp_teardown_io_queues(k, ctrl, True)
@@ -793,6 +855,7 @@ async def nvme_tcp_delete_ctrl(k, ctrl):
 # ------------------------------------------------------------------ setup
 
 
+# model: nvme_init_subsystem() (drivers/nvme/host/core.c) for the scenario's subsystem
 def nvme_alloc_subsystem(k, name="nvme0n1", nr_ctrls=2, queue_depth=2, latency_us=100, ana_states=None):
     """Controllers, their namespaces (one each) and the multipath head over them."""
     # nvme_core_init(): unbound, reclaim-safe workqueues

@@ -79,6 +79,7 @@ class scsi_cmnd:
 # ------------------------------------------------------------------ budget
 
 
+# scsi_dev_queue_ready(), drivers/scsi/scsi_lib.c
 async def scsi_dev_queue_ready(q, sdev):
     """scsi_dev_queue_ready(): optimistic increment, undone when over the depth."""
     busy = await atomic_inc_return(sdev.device_busy) - 1
@@ -95,6 +96,7 @@ async def scsi_dev_queue_ready(q, sdev):
     return True
 
 
+# scsi_mq_get_budget(), drivers/scsi/scsi_lib.c
 async def scsi_mq_get_budget(hctx):
     """scsi_mq_get_budget() as of a0823421a4d7, still with 7e70aa789d4a's rescue
     (reverted by the series' 4/4 later): an idle device reruns this hctx."""
@@ -107,12 +109,14 @@ async def scsi_mq_get_budget(hctx):
     return False
 
 
+# scsi_mq_put_budget(), drivers/scsi/scsi_lib.c
 async def scsi_mq_put_budget(hctx):
     """scsi_mq_put_budget(): give the budget back; no kick."""
     sdev = hctx.queue.queuedata
     await atomic_dec(sdev.device_busy)
 
 
+# model: the atomic_read(&sdev->device_blocked) test of scsi_dev_queue_ready() (drivers/scsi/scsi_lib.c)
 async def scsi_device_blocked(sdev):
     return await atomic_read(sdev.device_blocked) > 0
 
@@ -120,6 +124,7 @@ async def scsi_device_blocked(sdev):
 # ------------------------------------------------------------------ submit
 
 
+# scsi_host_queue_ready(), drivers/scsi/scsi_lib.c
 async def scsi_host_queue_ready(q, shost, sdev, cmd):
     busy = await atomic_inc_return(shost.host_busy) - 1
     if busy >= shost.can_queue:
@@ -128,10 +133,12 @@ async def scsi_host_queue_ready(q, shost, sdev, cmd):
     return True
 
 
+# scsi_dec_host_busy(), drivers/scsi/scsi_lib.c
 async def scsi_dec_host_busy(shost, cmd):
     await atomic_dec(shost.host_busy)
 
 
+# scsi_queue_rq(), drivers/scsi/scsi_lib.c
 async def scsi_queue_rq(hctx, rq, last):
     """scsi_queue_rq(): the budget is ours; on failure give it back here."""
     q = rq.q
@@ -156,10 +163,12 @@ async def scsi_queue_rq(hctx, rq, last):
     return ret
 
 
+# scsi_commit_rqs(), drivers/scsi/scsi_lib.c
 async def scsi_commit_rqs(hctx):
     """scsi_commit_rqs(): the host's commit_rqs hook; the model's host has nothing to flush."""
 
 
+# scsi_dispatch_cmd(), drivers/scsi/scsi_lib.c
 async def scsi_dispatch_cmd(cmd):
     """scsi_dispatch_cmd() -> the host template's queuecommand()."""
     return sdebug_queuecommand(cmd.device.host, cmd)
@@ -168,6 +177,7 @@ async def scsi_dispatch_cmd(cmd):
 # ----------------------------------------------------------- the "device"
 
 
+# sdebug_queuecommand(), drivers/scsi/scsi_debug.c
 def sdebug_queuecommand(shost, cmd):
     """queuecommand() of the model host: the command completes after the latency."""
     k = shost.k
@@ -175,12 +185,14 @@ def sdebug_queuecommand(shost, cmd):
     return 0
 
 
+# sdebug_complete(), drivers/scsi/scsi_debug.c
 def sdebug_complete(shost, cmd):
     """The device is done: raise the hw queue's interrupt."""
     hctx = cmd.request.mq_hctx
     generic_handle_irq(shost.k, shost.irqs[hctx.queue_num], cmd)
 
 
+# sdebug_irq_handler(), drivers/scsi/scsi_debug.c
 async def sdebug_irq_handler(k, desc, cmd):
     """The host's interrupt handler: hand the command back to the mid layer."""
     await scsi_mq_done(cmd)
@@ -189,6 +201,7 @@ async def sdebug_irq_handler(k, desc, cmd):
 # -------------------------------------------------------------- completion
 
 
+# scsi_mq_done(), drivers/scsi/scsi_lib.c
 async def scsi_mq_done(cmd):
     """scsi_mq_done(): the LLD's done(), in hardirq context."""
     if await test_and_set_bit(SCMD_STATE_COMPLETE, cmd.state):
@@ -197,11 +210,13 @@ async def scsi_mq_done(cmd):
         await clear_bit(SCMD_STATE_COMPLETE, cmd.state)
 
 
+# scsi_softirq_done(), drivers/scsi/scsi_lib.c
 async def scsi_softirq_done(rq):
     """scsi_softirq_done(): the ->complete op; every command here succeeds."""
     await scsi_finish_command(rq.special)
 
 
+# scsi_device_unbusy(), drivers/scsi/scsi_lib.c
 async def scsi_device_unbusy(sdev, cmd):
     """scsi_device_unbusy(): host, then device: the budget is released here."""
     await scsi_dec_host_busy(sdev.host, cmd)
@@ -215,11 +230,13 @@ async def scsi_finish_command(cmd):
     await scsi_io_completion(cmd, 1)
 
 
+# scsi_io_completion(), drivers/scsi/scsi_lib.c
 async def scsi_io_completion(cmd, good_bytes):
     """scsi_io_completion(): success path only."""
     await scsi_end_request(cmd.request, BLK_STS_OK, good_bytes)
 
 
+# scsi_end_request(), drivers/scsi/scsi_lib.c
 async def scsi_end_request(req, error, nbytes):
     """scsi_end_request(): end the request, then run every hw queue."""
     q = req.q
@@ -240,6 +257,7 @@ scsi_mq_ops = blk_mq_ops(
 )
 
 
+# scsi_add_device(), drivers/scsi/scsi_scan.c
 def scsi_add_device(k, nr_hw_queues, queue_depth=1, can_queue=32, latency_us=100, cpu_map=None):
     """Probe a host with one LUN: tag set, request_queue, managed vectors.
 

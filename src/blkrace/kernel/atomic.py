@@ -1,4 +1,7 @@
-"""atomic_t and bit operations: each one a declared access, then atomic."""
+"""atomic_t and bit operations: each one a declared access, then atomic.
+
+Kernel baseline: v5.8 (x86's arch/x86/include/asm/atomic.h and bitops.h).
+"""
 
 from __future__ import annotations
 
@@ -18,44 +21,52 @@ class atomic_t:
         return f"{self.name}={self.counter}"
 
 
+# atomic_read(), arch/x86/include/asm/atomic.h
 async def atomic_read(v):
     await access(v, READ)
     return v.counter
 
 
+# atomic_set(), arch/x86/include/asm/atomic.h
 async def atomic_set(v, i):
     await access(v, WRITE)
     v.counter = i
 
 
+# atomic_inc(), arch/x86/include/asm/atomic.h
 async def atomic_inc(v):
     await access(v, WRITE)
     v.counter += 1
 
 
+# atomic_dec(), arch/x86/include/asm/atomic.h
 async def atomic_dec(v):
     await access(v, WRITE)
     v.counter -= 1
 
 
+# atomic_inc_return(), arch/x86/include/asm/atomic.h
 async def atomic_inc_return(v):
     await access(v, WRITE)
     v.counter += 1
     return v.counter
 
 
+# atomic_dec_return(), arch/x86/include/asm/atomic.h
 async def atomic_dec_return(v):
     await access(v, WRITE)
     v.counter -= 1
     return v.counter
 
 
+# atomic_dec_and_test(), arch/x86/include/asm/atomic.h
 async def atomic_dec_and_test(v):
     await access(v, WRITE)
     v.counter -= 1
     return v.counter == 0
 
 
+# atomic_cmpxchg(), arch/x86/include/asm/atomic.h
 async def atomic_cmpxchg(v, old, new):
     await access(v, WRITE)
     cur = v.counter
@@ -77,21 +88,25 @@ class bitmap:
         return f"{self.name}={self.bits:#x}"
 
 
+# test_bit(), arch/x86/include/asm/bitops.h
 async def test_bit(nr, addr):
     await access(addr, READ)
     return bool(addr.bits >> nr & 1)
 
 
+# set_bit(), arch/x86/include/asm/bitops.h
 async def set_bit(nr, addr):
     await access(addr, WRITE)
     addr.bits |= 1 << nr
 
 
+# clear_bit(), arch/x86/include/asm/bitops.h
 async def clear_bit(nr, addr):
     await access(addr, WRITE)
     addr.bits &= ~(1 << nr)
 
 
+# test_and_set_bit(), arch/x86/include/asm/bitops.h
 async def test_and_set_bit(nr, addr):
     await access(addr, WRITE)
     old = addr.bits >> nr & 1
@@ -99,6 +114,7 @@ async def test_and_set_bit(nr, addr):
     return bool(old)
 
 
+# test_and_clear_bit(), arch/x86/include/asm/bitops.h
 async def test_and_clear_bit(nr, addr):
     await access(addr, WRITE)
     old = addr.bits >> nr & 1

@@ -1,4 +1,7 @@
-"""Booting a model machine: the subsystems every scenario with CPU hotplug needs."""
+"""Booting a model machine: the subsystems every scenario with CPU hotplug needs.
+
+Kernel baseline: v5.8 (init/main.c).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from blkrace.kernel.watchdog import lockup_detector_init
 from blkrace.kernel.workqueue import init_workqueues
 
 
+# model: start_kernel() (init/main.c), the subsystems the scenarios need
 def boot(execution, nr_cpus, patches=(), hotplug=True, preempt=None, watchdog=False):
     """start_kernel(), the parts that matter: workqueues, IPIs, stoppers, cpuhp.
 

@@ -1,4 +1,7 @@
-"""WARN_ON and BUG_ON: modelled assertions become violations, never crashes."""
+"""WARN_ON and BUG_ON: modelled assertions become violations, never crashes.
+
+Kernel baseline: v5.8 (include/asm-generic/bug.h).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ def WARN(k, condition, fmt="", *args):
     return bool(condition)
 
 
+# WARN_ON(), include/asm-generic/bug.h
 def WARN_ON(k, condition):
     """WARN_ON(cond): report a warning at the caller's line and go on."""
     if condition:
@@ -32,6 +36,7 @@ def WARN_ON(k, condition):
     return bool(condition)
 
 
+# WARN_ON_ONCE(), include/asm-generic/bug.h
 def WARN_ON_ONCE(k, condition):
     """WARN_ON_ONCE(cond): as WARN_ON, once per call site and run."""
     if condition:
@@ -42,6 +47,7 @@ def WARN_ON_ONCE(k, condition):
     return bool(condition)
 
 
+# BUG_ON(), include/asm-generic/bug.h
 def BUG_ON(k, condition, why=""):
     """BUG_ON(cond): the run ends here with a ``bug``."""
     if condition:
@@ -49,6 +55,7 @@ def BUG_ON(k, condition, why=""):
         raise StopRun(Violation("bug", f"kernel BUG at {site}{': ' + why if why else ''}", origin=f"bug:{site}"))
 
 
+# model: a BUG() or a failed scenario invariant, as a violation
 def bug(message, origin=None):
     """A failed scenario invariant, as a violation to return from a checker."""
     return Violation("bug", message, origin=origin or f"bug:{message}")

@@ -13,7 +13,8 @@ callback runs depends on its section:
   thread, cpuhp/N, with interrupts and preemption on.
 
 Multi-instance states call their callback once per registered instance
-(hlist order: the newest instance first).  Left out: rollback on a failing
+(hlist order: the newest instance first).  CPUHP_AP_SCHED_WAIT_EMPTY (v5.11)
+is in the table only with its commit's toggle.  Left out: rollback on a failing
 callback, SMT control, the cpus_write_lock (one hotplug at a time is the
 scenarios' own discipline).
 """
@@ -25,6 +26,7 @@ from blkrace.kernel.bug import BUG_ON, WARN_ON
 from blkrace.kernel.irq import cpu_die_discard_pending, irq_affinity_online_cpu, irq_migrate_all_off_this_cpu
 from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
 from blkrace.kernel.machine import cpumask_clear_cpu, cpumask_set_cpu, smp_processor_id
+from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import (
     PF_KTHREAD,
     kthread_run_on_cpu,
@@ -35,6 +37,12 @@ from blkrace.kernel.sched import (
 from blkrace.kernel.smp import smpcfd_dying_cpu
 from blkrace.kernel.stop_machine import stop_machine_cpuslocked
 from blkrace.kernel.workqueue import workqueue_offline_cpu, workqueue_online_cpu
+
+SCHED_WAIT_EMPTY = Patch(
+    "sched-hotplug-wait-empty",
+    "1cf12e08bc4d",
+    "sched/hotplug: Consolidate task migration on CPU unplug (v5.11: CPUHP_AP_SCHED_WAIT_EMPTY)",
+)
 
 # enum cpuhp_state, include/linux/cpuhotplug.h (the states the model has, in order)
 (
@@ -96,23 +104,31 @@ class cpuhp_cpu_state:
         self.done_down = completion(f"cpuhp/{cpu}.done_down")
 
 
+# model: boot-time cpuhp setup: cpuhp_threads_init() and the per-CPU states (kernel/cpu.c)
 def cpuhp_init(k, steps):
-    """Boot: every CPU online at CPUHP_ONLINE, with its hotplug thread parked."""
+    """Boot: every CPU online at CPUHP_ONLINE, with its hotplug thread parked.
+
+    CPUHP_AP_SCHED_WAIT_EMPTY exists only with 1cf12e08bc4d (v5.11)."""
+    if not k.patched(SCHED_WAIT_EMPTY):
+        steps.pop(CPUHP_AP_SCHED_WAIT_EMPTY, None)
     k.cpuhp_hp_states = steps
     k.cpuhp_state = [cpuhp_cpu_state(cpu, CPUHP_ONLINE) for cpu in range(k.nr_cpu_ids)]
     for st in k.cpuhp_state:
         st.thread = kthread_run_on_cpu(k, cpuhp_thread_fun, f"cpuhp/{st.cpu}", st.cpu, st, flags=PF_KTHREAD)
 
 
+# cpuhp_state_add_instance_nocalls(), include/linux/cpuhotplug.h
 def cpuhp_state_add_instance_nocalls(k, state, node):
     """cpuhp_state_add_instance_nocalls(): register an instance (hlist_add_head)."""
     k.cpuhp_hp_states[state].instances.insert(0, node)
 
 
+# cpuhp_state_remove_instance_nocalls(), include/linux/cpuhotplug.h
 def cpuhp_state_remove_instance_nocalls(k, state, node):
     k.cpuhp_hp_states[state].instances.remove(node)
 
 
+# cpuhp_invoke_callback(), kernel/cpu.c
 async def cpuhp_invoke_callback(k, cpu, state, bringup):
     """cpuhp_invoke_callback(): the state's callback, once per instance if multi."""
     step = k.cpuhp_hp_states.get(state)
@@ -134,6 +150,7 @@ async def cpuhp_invoke_callback(k, cpu, state, bringup):
 # ------------------------------------------------------------ the AP thread
 
 
+# cpuhp_thread_fun(), kernel/cpu.c
 async def cpuhp_thread_fun(k, st):
     """cpuhp_thread_fun(): run the ONLINE-section callbacks on the CPU itself."""
     while True:
@@ -154,6 +171,7 @@ async def cpuhp_thread_fun(k, st):
             await complete(k, st.done_down)
 
 
+# cpuhp_kick_ap_work(), kernel/cpu.c
 async def cpuhp_kick_ap_work(k, cpu, st, bringup):
     """cpuhp_kick_ap_work() -> __cpuhp_kick_ap(): let cpuhp/N run, wait for it."""
     await access(st, SYNC)
@@ -177,6 +195,7 @@ async def __cpu_disable(k):
     return 0
 
 
+# take_cpu_down(), kernel/cpu.c
 async def take_cpu_down(k, _param):
     """take_cpu_down(): on the dying CPU, in MULTI_STOP_RUN, interrupts off."""
     cpu = smp_processor_id(k)
@@ -199,6 +218,7 @@ async def take_cpu_down(k, _param):
     return 0
 
 
+# model: do_idle() -> cpuhp_report_idle_dead() -> arch_cpu_idle_dead() of a CPU going down (kernel/sched/idle.c)
 async def cpu_idle_dead(k, st):
     """do_idle() -> cpuhp_report_idle_dead() -> arch_cpu_idle_dead(): the CPU is gone."""
     await access(st, SYNC)
@@ -213,6 +233,7 @@ async def cpu_idle_dead(k, st):
     await complete(k, st.done_down)  # cpuhp_complete_idle_dead() on an online CPU
 
 
+# takedown_cpu(), kernel/cpu.c
 async def takedown_cpu(k, cpu):
     """takedown_cpu() (CPUHP_TEARDOWN_CPU teardown, on the control CPU)."""
     st = k.cpuhp_state[cpu]
@@ -251,6 +272,7 @@ async def _cpu_down(k, cpu, target=CPUHP_OFFLINE):
     return 0
 
 
+# cpu_down(), kernel/cpu.c
 async def cpu_down(k, cpu):
     """cpu_down(): what writing 0 to /sys/devices/system/cpu/cpuN/online does."""
     return await _cpu_down(k, cpu, CPUHP_OFFLINE)
@@ -259,6 +281,7 @@ async def cpu_down(k, cpu):
 # ----------------------------------------------------------------- going up
 
 
+# start_secondary(), arch/x86/kernel/smpboot.c
 async def start_secondary(k, st):
     """start_secondary(): the new CPU runs its STARTING callbacks, goes online, idles."""
     cpu = st.cpu
@@ -276,6 +299,7 @@ async def start_secondary(k, st):
     await complete(k, st.done_up)
 
 
+# bringup_cpu(), kernel/cpu.c
 async def bringup_cpu(k, cpu):
     """bringup_cpu() (CPUHP_BRINGUP_CPU startup): __cpu_up(), wait for the AP."""
     st = k.cpuhp_state[cpu]
@@ -307,6 +331,7 @@ async def _cpu_up(k, cpu, target=CPUHP_ONLINE):
     return 0
 
 
+# cpu_up(), kernel/cpu.c
 async def cpu_up(k, cpu):
     """cpu_up(): what writing 1 to /sys/devices/system/cpu/cpuN/online does."""
     return await _cpu_up(k, cpu, CPUHP_ONLINE)
@@ -315,6 +340,7 @@ async def cpu_up(k, cpu):
 # ------------------------------------------------ the scheduler's callbacks
 
 
+# sched_cpu_deactivate(), kernel/sched/core.c
 async def sched_cpu_deactivate(k, cpu):
     """sched_cpu_deactivate() (CPUHP_AP_ACTIVE teardown): no new task lands here."""
     await access(k.cpu_active_mask, SYNC)
@@ -322,12 +348,14 @@ async def sched_cpu_deactivate(k, cpu):
     return 0
 
 
+# sched_cpu_activate(), kernel/sched/core.c
 async def sched_cpu_activate(k, cpu):
     await access(k.cpu_active_mask, SYNC)
     cpumask_set_cpu(cpu, k.cpu_active_mask)
     return 0
 
 
+# sched_cpu_wait_empty(), kernel/sched/core.c (v5.11)
 async def sched_cpu_wait_empty(k, cpu):
     """sched_cpu_wait_empty() (v5.11+, CPUHP_AP_SCHED_WAIT_EMPTY): push the CPU's
     tasks away (balance_push) before the CPU is stopped."""
@@ -335,13 +363,18 @@ async def sched_cpu_wait_empty(k, cpu):
     return 0
 
 
+# sched_cpu_dying(), kernel/sched/core.c
 async def sched_cpu_dying(k, cpu):
     """sched_cpu_dying() (CPUHP_AP_SCHED_STARTING teardown, v5.8): migrate_tasks()
-    of whatever is still runnable here, on the dying CPU, interrupts off."""
-    migrate_tasks(k, cpu)
+    of whatever is still runnable here, on the dying CPU, interrupts off.
+    With 1cf12e08bc4d (v5.11) the tasks are gone by then: balance_push and
+    sched_cpu_wait_empty() pushed them away before stop_machine."""
+    if not k.patched(SCHED_WAIT_EMPTY):
+        migrate_tasks(k, cpu)
     return 0
 
 
+# model: the cpuhp_hp_states[] table of kernel/cpu.c, with the states the model has
 def default_steps():
     """The cpuhp_hp_states table: the callbacks every machine has."""
     return {

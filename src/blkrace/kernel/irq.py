@@ -32,12 +32,14 @@ class irq_desc:
         self.pending = []  # raised, handler not started yet (task_structs)
 
 
+# request_irq(), include/linux/interrupt.h
 def request_irq(k, irq, name, handler, cpus, managed=False):
     desc = irq_desc(irq, name, handler, cpus, managed)
     k.irq_descs.append(desc)
     return desc
 
 
+# generic_handle_irq(), kernel/irq/irqdesc.c
 def generic_handle_irq(k, desc, *args):
     """The device raised ``desc``: its handler runs in hardirq context on its CPU."""
     if desc.shutdown:
@@ -58,6 +60,7 @@ def generic_handle_irq(k, desc, *args):
     return ts is not None
 
 
+# migrate_one_irq(), kernel/irq/cpuhotplug.c
 def migrate_one_irq(k, desc):
     """migrate_one_irq(): move the line off the dying CPU, or shut a managed one down."""
     target = cpumask_first_and(desc.affinity, k.cpu_online_mask, k.nr_cpu_ids)
@@ -84,6 +87,7 @@ def migrate_one_irq(k, desc):
     return True
 
 
+# irq_migrate_all_off_this_cpu(), kernel/irq/cpuhotplug.c
 def irq_migrate_all_off_this_cpu(k):
     """irq_migrate_all_off_this_cpu(): on the dying CPU, interrupts off."""
     cpu = smp_processor_id(k)
@@ -92,6 +96,7 @@ def irq_migrate_all_off_this_cpu(k):
             migrate_one_irq(k, desc)
 
 
+# irq_affinity_online_cpu(), kernel/irq/cpuhotplug.c
 async def irq_affinity_online_cpu(k, cpu):
     """irq_affinity_online_cpu() (CPUHP_AP_IRQ_AFFINITY_ONLINE startup)."""
     await access(k.cpu_online_mask, SYNC)
@@ -104,6 +109,7 @@ async def irq_affinity_online_cpu(k, cpu):
     return 0
 
 
+# model: a dead CPU's pending interrupts are never taken (INIT on the next bring-up)
 def cpu_die_discard_pending(k, cpu):
     """At play_dead(): interrupts still pending on the dead CPU never run (INIT
     clears them on the next bring-up); pending softirq work (timers) is taken

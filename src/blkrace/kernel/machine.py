@@ -3,6 +3,8 @@
 The kernel keeps this state in globals and per-CPU variables; the model keeps
 it in one explicit object (``k``) that every struct can reach, so that two
 runs never share state and nothing depends on import order.
+
+Kernel baseline: v5.8 (include/linux/cpumask.h, kernel/sched/core.c).
 """
 
 from __future__ import annotations
@@ -37,24 +39,29 @@ class cpumask:
         return f"{self.name}={{{','.join(map(str, self))}}}"
 
 
+# cpumask_test_cpu(), include/linux/cpumask.h
 def cpumask_test_cpu(cpu, mask):
     return bool(mask.bits >> cpu & 1)
 
 
+# cpumask_set_cpu(), include/linux/cpumask.h
 def cpumask_set_cpu(cpu, mask):
     mask.bits |= 1 << cpu
 
 
+# cpumask_clear_cpu(), include/linux/cpumask.h
 def cpumask_clear_cpu(cpu, mask):
     mask.bits &= ~(1 << cpu)
 
 
+# cpumask_first_and(), include/linux/cpumask.h
 def cpumask_first_and(a, b, nr_cpu_ids):
     """cpumask_first_and(): the lowest cpu in both, or nr_cpu_ids."""
     both = a.bits & b.bits
     return (both & -both).bit_length() - 1 if both else nr_cpu_ids
 
 
+# cpumask_next_and(), lib/cpumask.c
 def cpumask_next_and(n, a, b, nr_cpu_ids):
     """cpumask_next_and(n, a, b): the next cpu after n in both, or nr_cpu_ids."""
     both = (a.bits & b.bits) >> (n + 1)
@@ -125,6 +132,7 @@ class _Named:
         self.name = name
 
 
+# select_fallback_rq(), kernel/sched/core.c
 def select_fallback_rq(k, ts):
     """select_fallback_rq(): the lowest active CPU the task may run on."""
     for cpu in k.cpu_active_mask:
@@ -136,11 +144,13 @@ def select_fallback_rq(k, ts):
     return ts.cpu
 
 
+# smp_processor_id(), include/linux/smp.h
 def smp_processor_id(k):
     """smp_processor_id(): the CPU the current task runs on."""
     return k.execution.current.data.cpu
 
 
+# model: cpu_online() (include/linux/cpumask.h) read without a scheduling point
 def cpu_online_nocheck(k, cpu):
     return cpumask_test_cpu(cpu, k.cpu_online_mask)
 

@@ -49,11 +49,13 @@ class mm_state:
         self.pcpu_alloc_mutex = mutex("pcpu_alloc_mutex")
 
 
+# model: boot: the memory-pressure state the allocator's choices read
 def mm_init(k):
     k.mm = mm_state()
     return k.mm
 
 
+# __alloc_pages_nodemask(), mm/page_alloc.c
 async def __alloc_pages_nodemask(k, gfp_mask, what):
     """__alloc_pages_nodemask(): may reclaim, may fail; True when the pages came."""
     lockdep_trace_alloc(k, gfp_mask)
@@ -74,6 +76,7 @@ async def __alloc_pages_nodemask(k, gfp_mask, what):
     return True
 
 
+# __alloc_pages_direct_reclaim(), mm/page_alloc.c
 async def __alloc_pages_direct_reclaim(k, gfp_mask):
     """__alloc_pages_direct_reclaim() (__perform_reclaim() from v3.4): reclaim as
     PF_MEMALLOC, bracketed for lockdep (the reclaim state, or with
@@ -94,6 +97,7 @@ async def __alloc_pages_direct_reclaim(k, gfp_mask):
         fs_reclaim_release(k, gfp_mask)
 
 
+# try_to_free_pages(), mm/vmscan.c
 async def try_to_free_pages(k, gfp_mask):
     """try_to_free_pages() -> shrink_page_list() -> pageout(): swap out an anonymous
     page if the allocation allows I/O."""
@@ -101,6 +105,7 @@ async def try_to_free_pages(k, gfp_mask):
         await k.mm.swap_writepage(k)
 
 
+# kmalloc(), include/linux/slab.h
 async def kmalloc(k, size, gfp_mask, what="kmalloc"):
     """kmalloc()/kzalloc_node(): an object, or None."""
     if await __alloc_pages_nodemask(k, gfp_mask, what):
@@ -109,6 +114,7 @@ async def kmalloc(k, size, gfp_mask, what="kmalloc"):
     return None
 
 
+# kzalloc_node(), include/linux/slab.h
 async def kzalloc_node(k, size, gfp_mask, node=0, what="kzalloc_node"):
     return await kmalloc(k, size, gfp_mask, what)
 
@@ -136,11 +142,13 @@ async def pcpu_alloc(k, size, what):
     return percpu_ptr(f"{what}#{mm.nr_pcpu}")
 
 
+# alloc_percpu(), include/linux/percpu.h
 async def alloc_percpu(k, what="alloc_percpu"):
     """alloc_percpu(): per-CPU memory; GFP_KERNEL, no way to say otherwise."""
     return await pcpu_alloc(k, 0, what)
 
 
+# free_percpu(), mm/percpu.c
 def free_percpu(ptr):
     if ptr is not None:
         ptr.freed = True

@@ -33,5 +33,6 @@ class Patch:
         REGISTRY[self.name] = self
 
 
+# model: the patch toggles declared in the model
 def known_patches():
     return dict(sorted(REGISTRY.items()))

@@ -10,6 +10,8 @@ A machine booted with ``preempt=False`` is a CONFIG_PREEMPT_NONE kernel: a
 task keeps its CPU from the moment it runs until it sleeps or calls
 cond_resched(); only interrupts come in between (the engine's
 non-preemptible lanes).
+
+Kernel baseline: v5.8 (kernel/sched/core.c, include/linux/preempt.h, irqflags.h).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def kthread_run_on_cpu(k, threadfn, comm, cpu, *args, flags=PF_KTHREAD):
     return ts
 
 
+# model: fork + exec of a user process on a CPU
 def task_run_on_cpu(k, fn, comm, cpu, *args):
     """A user process (or an unbound kthread) that starts on ``cpu`` and may migrate."""
     ts = task_struct(k, comm, cpu, TASK, 0)
@@ -83,6 +86,7 @@ def task_run_on_cpu(k, fn, comm, cpu, *args):
     return ts
 
 
+# model: raise a softirq or hardirq on a CPU
 def run_in_context(k, cpu, context, comm, coro_fn, *args, on_start=None):
     """Run ``coro_fn(k, *args)`` as a softirq or hardirq on ``cpu``.
 
@@ -144,6 +148,7 @@ def preempt_enable(k):
         k.execution.lane_pop(ts.cpu, cur)
 
 
+# local_irq_disable(), include/linux/irqflags.h
 def local_irq_disable(k):
     """local_irq_disable(): nothing else runs on this CPU until enabled."""
     cur = k.execution.current
@@ -153,6 +158,7 @@ def local_irq_disable(k):
         k.execution.lane_push(ts.cpu, cur, HARDIRQ)
 
 
+# local_irq_enable(), include/linux/irqflags.h
 def local_irq_enable(k):
     cur = k.execution.current
     ts = cur.data
@@ -161,6 +167,7 @@ def local_irq_enable(k):
         k.execution.lane_pop(ts.cpu, cur)
 
 
+# local_irq_save(), include/linux/irqflags.h
 def local_irq_save(k):
     """local_irq_save(flags): returns the previous state as ``flags``."""
     ts = k.execution.current.data
@@ -169,15 +176,18 @@ def local_irq_save(k):
     return flags
 
 
+# local_irq_restore(), include/linux/irqflags.h
 def local_irq_restore(k, flags):
     if not flags:
         local_irq_enable(k)
 
 
+# in_interrupt(), include/linux/preempt.h
 def in_interrupt(k):
     return k.execution.current.data.context != TASK
 
 
+# in_atomic(), include/linux/preempt.h
 def in_atomic(k):
     ts = k.execution.current.data
     return ts.preempt_count > 0 or ts.irqs_off or ts.context != TASK
@@ -201,6 +211,7 @@ def _might_sleep(k, what):
     return ts
 
 
+# model: the sleeping half of schedule() (kernel/sched/core.c) on one wait queue
 async def schedule_on(k, waitq, timeout_ns=None, what="schedule"):
     """Sleep on ``waitq`` (the part of schedule() a waiter needs): returns the wake value.
 

@@ -7,6 +7,10 @@ patch (8d056c48e486, v3.16) adds the flush at CPU_DYING and narrows the
 offline warning; 9e949a388635 (v5.18) fixed that warning's test, which
 looked at the list it had just emptied.  Both are toggles here.
 
+Baseline v3.16: every callback is called, then its csd unlocked, in the
+handler and in the flush alike; v4.0's order (an async csd unlocked before
+its call, 8053871d0f7f) is a toggle of its own.
+
 Era note: before 8d056c48e486 the handler was
 generic_smp_call_function_single_interrupt() itself and it warned on any
 IPI reaching an offline CPU; the model keeps that body behind the toggle.
@@ -29,6 +33,12 @@ FIX_OFFLINE_CHECK = Patch(
     "smp-fix-offline-cpu-check",
     "9e949a388635",
     "smp: Fix offline cpu check in flush_smp_call_function_queue()",
+)
+
+ASYNC_UNLOCK_FIRST = Patch(
+    "smp-async-csd-unlock-before-call",
+    "8053871d0f7f",
+    "smp: Fix smp_call_function_single_async prematurely unlocking the csd (v4.0)",
 )
 
 CSD_FLAG_LOCK = 0x01
@@ -58,16 +68,19 @@ class llist_head:
         self.items = []
 
 
+# model: call_function_init() (kernel/smp.c): one call_single_queue per CPU
 def init_smp(k):
     """call_function_init(): one call_single_queue per CPU; the offline warning's ``warned``."""
     k.call_single_queue = [llist_head(f"call_single_queue[{cpu}]") for cpu in range(k.nr_cpu_ids)]
     k.smp_warned = False
 
 
+# csd_unlock(), kernel/smp.c
 def csd_unlock(csd):
     csd.flags &= ~CSD_FLAG_LOCK
 
 
+# llist_add(), include/linux/llist.h
 async def llist_add(node, head):
     """llist_add(): true if the list was empty before."""
     await access(head, WRITE)
@@ -76,6 +89,7 @@ async def llist_add(node, head):
     return was_empty
 
 
+# llist_del_all(), include/linux/llist.h
 async def llist_del_all(head):
     await access(head, WRITE)
     entries, head.items = head.items, []
@@ -83,6 +97,7 @@ async def llist_del_all(head):
     return entries
 
 
+# arch_send_call_function_single_ipi(), arch/x86/include/asm/smp.h
 def arch_send_call_function_single_ipi(k, cpu):
     """Raise the call-function IPI on ``cpu``; a CPU that is dead never sees it."""
     if k.cpu_dead[cpu]:
@@ -91,6 +106,7 @@ def arch_send_call_function_single_ipi(k, cpu):
     run_in_context(k, cpu, HARDIRQ, f"IPI/{cpu}", generic_smp_call_function_single_interrupt)
 
 
+# generic_exec_single(), kernel/smp.c
 async def generic_exec_single(k, cpu, csd):
     """generic_exec_single(): run here, or queue on ``cpu`` and send the IPI if needed."""
     if cpu == smp_processor_id(k):
@@ -109,6 +125,7 @@ async def generic_exec_single(k, cpu, csd):
     return 0
 
 
+# smp_call_function_single_async(), kernel/smp.c
 async def smp_call_function_single_async(k, cpu, csd):
     """smp_call_function_single_async(): fire and forget; callable with irqs off."""
     preempt_disable(k)
@@ -119,6 +136,7 @@ async def smp_call_function_single_async(k, cpu, csd):
     return err
 
 
+# generic_smp_call_function_single_interrupt(), kernel/smp.c
 async def generic_smp_call_function_single_interrupt(k):
     """The IPI handler."""
     if k.patched(FLUSH_BEFORE_OFFLINE):
@@ -137,6 +155,7 @@ async def generic_smp_call_function_single_interrupt(k):
         csd_unlock(csd)
 
 
+# flush_smp_call_function_queue(), kernel/smp.c
 async def flush_smp_call_function_queue(k, warn_cpu_offline):
     """flush_smp_call_function_queue(), 8d056c48e486: run every queued callback.
 
@@ -157,14 +176,18 @@ async def flush_smp_call_function_queue(k, warn_cpu_offline):
         for csd in entry:
             k.execution.event(f"IPI callback {csd.func.__name__} sent to offline CPU")
     for csd in entry:
-        if csd.flags & CSD_FLAG_SYNCHRONOUS:
-            await csd.func(k, csd.info)
+        if k.patched(ASYNC_UNLOCK_FIRST) and not csd.flags & CSD_FLAG_SYNCHRONOUS:
+            # 8053871d0f7f (v4.0): an async csd is unlocked before its call,
+            # so that the callback may queue it again.
             csd_unlock(csd)
+            await csd.func(k, csd.info)
         else:
-            csd_unlock(csd)
+            # v3.16: call, then unlock.
             await csd.func(k, csd.info)
+            csd_unlock(csd)
 
 
+# smpcfd_dying_cpu(), kernel/smp.c
 async def smpcfd_dying_cpu(k, cpu):
     """smpcfd_dying_cpu() (CPUHP_AP_SMPCFD_DYING, hotplug_cfd's CPU_DYING in v3.16).
 

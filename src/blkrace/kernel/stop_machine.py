@@ -12,6 +12,8 @@ The stopper preempts whatever runs on its CPU once preemption allows it
 (a task with preemption off finishes its section first), and spinning on
 the state is modelled as sleeping on a wait queue woken by set_state(),
 keeping the CPU: nothing else of task level runs there meanwhile.
+
+Kernel baseline: v5.8.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class multi_stop_data:
         self.err = 0
 
 
+# set_state(), kernel/stop_machine.c
 def set_state(k, msdata, newstate):
     """set_state(): reset the ack count, then publish the new state."""
     msdata.thread_ack = msdata.num_threads
@@ -48,6 +51,7 @@ def set_state(k, msdata, newstate):
     msdata.wq.wake_all()
 
 
+# ack_state(), kernel/stop_machine.c
 async def ack_state(k, msdata):
     """ack_state(): "Last one to ack a state moves to the next state"."""
     await access(msdata, SYNC)
@@ -56,6 +60,7 @@ async def ack_state(k, msdata):
         set_state(k, msdata, msdata.state + 1)
 
 
+# multi_cpu_stop(), kernel/stop_machine.c
 async def multi_cpu_stop(k, msdata):
     """multi_cpu_stop(): one CPU's walk through the stop_machine states."""
     cpu = smp_processor_id(k)
@@ -94,6 +99,7 @@ class cpu_stopper:
         self.enabled = True
 
 
+# cpu_stop_init(), kernel/stop_machine.c
 def cpu_stop_init(k):
     """cpu_stop_init(): a stopper thread per CPU, sleeping until given work."""
     k.stoppers = []
@@ -103,6 +109,7 @@ def cpu_stop_init(k):
         stopper.ts = kthread_run_on_cpu(k, cpu_stopper_thread, f"migration/{cpu}", cpu, stopper)
 
 
+# cpu_stopper_thread(), kernel/stop_machine.c
 async def cpu_stopper_thread(k, stopper):
     """cpu_stopper_thread(): the stop class preempts everything else on its CPU."""
     me = k.current
@@ -121,12 +128,14 @@ async def cpu_stopper_thread(k, stopper):
         on_done(ret)  # cpu_stop_signal_done()
 
 
+# cpu_stop_queue_work(), kernel/stop_machine.c
 def cpu_stop_queue_work(k, cpu, fn, arg, on_done):
     stopper = k.stoppers[cpu]
     stopper.works.append((fn, arg, on_done))
     stopper.wq.wake_one()
 
 
+# stop_machine_cpuslocked(), kernel/stop_machine.c
 async def stop_machine_cpuslocked(k, fn, data, cpus):
     """stop_machine_cpuslocked(): run ``fn`` on ``cpus`` while every online CPU spins."""
     online = list(k.cpu_online_mask)

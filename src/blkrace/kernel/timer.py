@@ -3,6 +3,8 @@
 A timer_list function runs in softirq context on the CPU that armed the
 timer, as run_timer_softirq() runs it; here it is an async function run in a
 softirq task, so it may take locks and queue work like the real one.
+
+Kernel baseline: v5.8.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ HZ = 1000
 NSEC_PER_JIFFY = NSEC_PER_MSEC
 
 
+# msecs_to_jiffies(), include/linux/jiffies.h
 def msecs_to_jiffies(ms):
     return ms * HZ // 1000
 
@@ -40,10 +43,12 @@ class timer_list:
         self.context = context
 
 
+# timer_pending(), include/linux/timer.h
 def timer_pending(timer):
     return timer.pending is not None and timer.pending.active
 
 
+# mod_timer(), kernel/time/timer.c
 def mod_timer(timer, delay_ns):
     """mod_timer(timer, jiffies + delay): (re)arm; returns whether it was pending."""
     k = timer.k
@@ -55,10 +60,12 @@ def mod_timer(timer, delay_ns):
     return was
 
 
+# add_timer(), kernel/time/timer.c
 def add_timer(timer, delay_ns):
     mod_timer(timer, delay_ns)
 
 
+# del_timer(), kernel/time/timer.c
 def del_timer(timer):
     """del_timer(): deactivate; returns whether it was pending."""
     if timer.pending is None:
@@ -68,11 +75,13 @@ def del_timer(timer):
     return was
 
 
+# hrtimer_start(), include/linux/hrtimer.h
 def hrtimer_start(timer, delay_ns):
     """hrtimer_start(timer, delay, HRTIMER_MODE_REL)."""
     mod_timer(timer, delay_ns)
 
 
+# hrtimer_try_to_cancel(), kernel/time/hrtimer.c
 def hrtimer_try_to_cancel(timer):
     return 1 if del_timer(timer) else 0
 

@@ -26,16 +26,19 @@ from blkrace.engine import NSEC_PER_SEC, StopRun, Violation
 watchdog_thresh = 10  # seconds, kernel.watchdog_thresh
 
 
+# get_softlockup_thresh(), kernel/watchdog.c
 def get_softlockup_thresh():
     """get_softlockup_thresh(): twice watchdog_thresh, in seconds."""
     return watchdog_thresh * 2
 
 
+# get_sample_period(), kernel/watchdog.c
 def get_sample_period():
     """get_sample_period(): the hrtimer period, in ns."""
     return get_softlockup_thresh() * (NSEC_PER_SEC // 5)
 
 
+# lockup_detector_init(), kernel/watchdog.c
 def lockup_detector_init(k):
     """lockup_detector_init() -> watchdog_enable() on every CPU."""
     for cpu in range(k.nr_cpu_ids):
@@ -46,6 +49,7 @@ def _arm(k, cpu):
     k.execution.add_timer(get_sample_period(), watchdog_timer_fn, k, cpu, name=f"watchdog/{cpu}", daemon=True)
 
 
+# is_softlockup(), kernel/watchdog.c
 def is_softlockup(k, touch_ts):
     """is_softlockup(): seconds stuck if the touch is older than the threshold, else 0."""
     now = k.now // NSEC_PER_SEC
@@ -54,6 +58,7 @@ def is_softlockup(k, touch_ts):
     return 0
 
 
+# watchdog_timer_fn(), kernel/watchdog.c
 def watchdog_timer_fn(k, cpu):
     """watchdog_timer_fn(): the per-CPU hrtimer (interrupt context)."""
     _arm(k, cpu)  # hrtimer_forward_now()

@@ -8,6 +8,8 @@ running worker sleeps and work is waiting, another worker starts), delayed
 work on a timer, and mod_delayed_work's "re-arm a pending work to the new
 delay".  Also flush_work() and cancel_work_sync().  Left out: unbound pools' NUMA
 affinity, rescuers, flush_workqueue(), WQ_ORDERED.
+
+Kernel baseline: v5.8.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class work_struct:
         self.done = WaitQueue(f"{name} done")  # flush/cancel_work_sync waiters
 
 
+# INIT_WORK(), include/linux/workqueue.h
 def INIT_WORK(func, name, data=None):
     return work_struct(func, name, data)
 
@@ -54,10 +57,12 @@ class delayed_work:
         self.name = name
 
 
+# INIT_DELAYED_WORK(), include/linux/workqueue.h
 def INIT_DELAYED_WORK(func, name, data=None):
     return delayed_work(func, name, data)
 
 
+# delayed_work_pending(), include/linux/workqueue.h
 def delayed_work_pending(dwork):
     return dwork.work.pending
 
@@ -70,6 +75,7 @@ class workqueue_struct:
         self.flags = flags
 
 
+# alloc_workqueue(), kernel/workqueue.c
 def alloc_workqueue(k, name, flags):
     return workqueue_struct(name, flags)
 
@@ -121,6 +127,7 @@ class worker:
             self.pool.nr_running += 1
 
 
+# model: get_work_pool()-like lookup: the pool a work runs in (kernel/workqueue.c)
 def worker_pool_of(k, cpu, highpri):
     pool = k.worker_pools.get((cpu, highpri))
     if pool is None:
@@ -128,6 +135,7 @@ def worker_pool_of(k, cpu, highpri):
     return pool
 
 
+# model: the one unbound pool the model has (kernel/workqueue.c keeps one per attribute set)
 def unbound_pool_of(k, highpri):
     """The unbound pool (of a WQ_UNBOUND workqueue)."""
     pool = k.worker_pools.get((-1, highpri))
@@ -136,6 +144,7 @@ def unbound_pool_of(k, highpri):
     return pool
 
 
+# create_worker(), kernel/workqueue.c
 def create_worker(pool, cpu=None):
     """create_worker(): a new kworker/N:MH bound to the pool's CPU, counted
     running; an unbound pool's kworker/uN:M starts on ``cpu`` and may move."""
@@ -159,6 +168,7 @@ def create_worker(pool, cpu=None):
     return w
 
 
+# wake_up_worker(), kernel/workqueue.c
 def wake_up_worker(pool, cpu=None):
     """wake_up_worker(): wake an idle worker, creating one if none is idle."""
     if pool.idle.wake_one() is None:
@@ -186,6 +196,7 @@ async def worker_thread(k, w):
         await access(k.wq_lock, SYNC)
 
 
+# process_one_work(), kernel/workqueue.c
 async def process_one_work(k, w, work):
     """process_one_work(): clear PENDING, then run the function."""
     work.queued_pool = None
@@ -202,6 +213,7 @@ async def process_one_work(k, w, work):
     await cond_resched(k)
 
 
+# __queue_work(), kernel/workqueue.c
 def __queue_work(k, cpu, wq, work):
     """__queue_work(): put a PENDING work on a pool (atomic under pool->lock)."""
     unbound = wq.flags & WQ_UNBOUND
@@ -224,6 +236,7 @@ def __queue_work(k, cpu, wq, work):
         wake_up_worker(pool)
 
 
+# queue_work_on(), kernel/workqueue.c
 async def queue_work_on(k, cpu, wq, work):
     """queue_work_on(): false if the work was already pending."""
     await access(k.wq_lock, SYNC)
@@ -235,15 +248,18 @@ async def queue_work_on(k, cpu, wq, work):
     return True
 
 
+# queue_work(), include/linux/workqueue.h
 async def queue_work(k, wq, work):
     return await queue_work_on(k, WORK_CPU_UNBOUND, wq, work)
 
 
+# schedule_work(), include/linux/workqueue.h
 async def schedule_work(k, work):
     """schedule_work(): queue on system_wq; false if already pending."""
     return await queue_work_on(k, WORK_CPU_UNBOUND, k.system_wq, work)
 
 
+# delayed_work_timer_fn(), kernel/workqueue.c
 def delayed_work_timer_fn(k, dwork, timer_cpu):
     """delayed_work_timer_fn(): the delay is over, queue the work.  An unbound
     one goes to the CPU the timer fired on: the one that armed it."""
@@ -254,6 +270,7 @@ def delayed_work_timer_fn(k, dwork, timer_cpu):
     __queue_work(k, cpu, dwork.wq, dwork.work)
 
 
+# __queue_delayed_work(), kernel/workqueue.c
 def __queue_delayed_work(k, cpu, wq, dwork, delay_ns):
     dwork.wq = wq
     dwork.cpu = cpu
@@ -265,6 +282,7 @@ def __queue_delayed_work(k, cpu, wq, dwork, delay_ns):
     dwork.timer = k.execution.add_timer(delay_ns, delayed_work_timer_fn, k, dwork, timer_cpu, name=dwork.name)
 
 
+# try_to_grab_pending(), kernel/workqueue.c
 def try_to_grab_pending(k, dwork):
     """try_to_grab_pending(): steal PENDING from a timer or a worklist.
 
@@ -285,6 +303,7 @@ def try_to_grab_pending(k, dwork):
     return False
 
 
+# queue_delayed_work_on(), kernel/workqueue.c
 async def queue_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     """queue_delayed_work_on(): false (and no change) if already pending."""
     await access(k.wq_lock, SYNC)
@@ -296,6 +315,7 @@ async def queue_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     return True
 
 
+# mod_delayed_work_on(), kernel/workqueue.c
 async def mod_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     """mod_delayed_work_on(): queue, or re-arm a pending work to the new delay.
 
@@ -311,11 +331,13 @@ async def mod_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     return ret
 
 
+# for_each_cpu_worker_pool(), kernel/workqueue.c
 def for_each_cpu_worker_pool(k, cpu):
     """for_each_cpu_worker_pool(): the CPU's normal and highpri pools that exist."""
     return [pool for highpri in (False, True) if (pool := k.worker_pools.get((cpu, highpri))) is not None]
 
 
+# workqueue_offline_cpu(), kernel/workqueue.c
 async def workqueue_offline_cpu(k, cpu):
     """workqueue_offline_cpu() -> unbind_workers() (CPUHP_AP_WORKQUEUE_ONLINE teardown):
     the CPU's pools become disassociated and their workers may run anywhere."""
@@ -329,6 +351,7 @@ async def workqueue_offline_cpu(k, cpu):
     return 0
 
 
+# workqueue_online_cpu(), kernel/workqueue.c
 async def workqueue_online_cpu(k, cpu):
     """workqueue_online_cpu() -> rebind_workers(): bound to their CPU again."""
     await access(k.wq_lock, SYNC)
@@ -342,6 +365,7 @@ async def workqueue_online_cpu(k, cpu):
     return 0
 
 
+# flush_work(), kernel/workqueue.c
 async def flush_work(k, work):
     """flush_work(): wait until the work, if queued or running, has finished
     (a work queued again while we wait is not waited for twice)."""
@@ -355,6 +379,7 @@ async def flush_work(k, work):
     return True
 
 
+# cancel_work_sync(), kernel/workqueue.c
 async def cancel_work_sync(k, work):
     """cancel_work_sync(): take it off its list if queued, and wait until it is not running."""
     from blkrace.kernel.sched import schedule_on

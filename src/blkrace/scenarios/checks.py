@@ -48,7 +48,8 @@ def check_bios(q, execution):
     """Every bio submitted to ``q`` ended, and ended well.
 
     A bio left unfinished when nothing can move is an I/O ``stall``; one that
-    ended with an error is an ``io_error``.
+    ended with an error, or that only the request timeout ended, is an
+    ``io_error``.
     """
     for bio in q.bios:
         if not bio.ended:
@@ -75,6 +76,13 @@ def check_bios(q, execution):
                 f"I/O stall: {bio.name} from {bio.submitter} never completed: {rq.name + ' ' if rq else ''}{where}",
                 origin=f"stall:bio-not-completed:{where.split(' (')[0]}",
                 detail=[f"at the end: {hctxs}; no timer pending, no task runnable"],
+            )
+        elif bio in bio.bi_disk.timed_out_bios and bio.bi_status == BLK_STS_OK:
+            yield Violation(
+                "io_error",
+                f"{bio.name} from {bio.submitter}: its request on {bio.bi_disk.name} timed out after "
+                f"{bio.bi_disk.rq_timeout // 1_000_000_000} s and was completed by the timeout handler",
+                origin="io_error:timeout",
             )
         elif bio.bi_status != BLK_STS_OK:
             status = BLK_STS_NAMES.get(bio.bi_status, str(bio.bi_status))

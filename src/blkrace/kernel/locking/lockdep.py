@@ -44,6 +44,7 @@ __GFP_FS = 0x80
 __GFP_NOMEMALLOC = 0x10000
 
 
+# model: the {+.+.?.} usage letters of get_usage_chars(), kernel/lockdep.c (v3.1)
 def usage_str(bit):
     """usage_str[]: "IN-HARDIRQ-W", "HARDIRQ-ON-R", ..."""
     if bit == LOCK_USED:
@@ -190,6 +191,7 @@ def _report(k, graph, ts, st, kind_title, lines, origin, message):
 # ------------------------------------------------------------ usage checks
 
 
+# mark_lock(), kernel/lockdep.c (v3.1)
 def mark_lock(k, graph, ts, st, hlock, bit):
     """mark_lock(): set a usage bit; the first time, check it against the others."""
     cls = hlock.cls
@@ -257,6 +259,7 @@ def _path(start, target):
 # ----------------------------------------------------------------- reports
 
 
+# print_usage_bug(), kernel/lockdep.c (v3.1)
 def print_usage_bug(k, graph, ts, st, hlock, prev_bit, new_bit):
     """print_usage_bug(): "inconsistent {%s} -> {%s} usage"."""
     cls = hlock.cls
@@ -298,6 +301,7 @@ def print_usage_bug(k, graph, ts, st, hlock, prev_bit, new_bit):
     return False
 
 
+# print_irq_inversion_bug(), kernel/lockdep.c (v3.1)
 def print_irq_inversion_bug(k, graph, ts, st, hlock, other, bit, other_bit, forwards):
     """print_irq_inversion_bug(): "possible irq lock inversion dependency detected"."""
     cls = hlock.cls
@@ -340,6 +344,7 @@ def print_irq_inversion_bug(k, graph, ts, st, hlock, other, bit, other_bit, forw
     return False
 
 
+# print_circular_bug(), kernel/lockdep.c (v3.1)
 def print_circular_bug(k, graph, ts, st, prev, nxt, cycle):
     """print_circular_bug(): "possible circular locking dependency detected"."""
     lines = [
@@ -410,6 +415,7 @@ def print_circular_bug(k, graph, ts, st, prev, nxt, cycle):
     )
 
 
+# print_deadlock_bug(), kernel/lockdep.c (v3.1)
 def print_deadlock_bug(k, graph, ts, st, prev, nxt):
     """print_deadlock_bug(): "possible recursive locking detected"."""
     lines = [
@@ -447,6 +453,7 @@ def print_deadlock_bug(k, graph, ts, st, prev, nxt):
 # ------------------------------------------------------------- the hooks
 
 
+# lock_acquire(), kernel/lockdep.c (v3.1)
 def lock_acquire(k, name, read=0, trylock=False):
     """lock_acquire() -> __lock_acquire(): usage, recursion, dependencies, then hold it.
 
@@ -514,6 +521,7 @@ def lock_acquire(k, name, read=0, trylock=False):
     st.held_locks.append(hlock)
 
 
+# lock_release(), kernel/lockdep.c (v3.1)
 def lock_release(k, name):
     graph = getattr(k, "lockdep", None)
     if graph is None:
@@ -525,6 +533,7 @@ def lock_release(k, name):
             return
 
 
+# __need_fs_reclaim(), mm/page_alloc.c (v4.14)
 def __need_fs_reclaim(k, gfp_mask):
     """May this allocation enter FS reclaim? (the condition both forms share)"""
     ts = k.current
@@ -535,17 +544,20 @@ def __need_fs_reclaim(k, gfp_mask):
     return bool(gfp_mask & __GFP_FS)
 
 
+# fs_reclaim_acquire(), mm/page_alloc.c (v4.14)
 def fs_reclaim_acquire(k, gfp_mask):
     """fs_reclaim_acquire() (d92a8cfcb37e): take the fs_reclaim pseudo-lock."""
     if __need_fs_reclaim(k, gfp_mask):
         lock_acquire(k, "fs_reclaim")
 
 
+# fs_reclaim_release(), mm/page_alloc.c (v4.14)
 def fs_reclaim_release(k, gfp_mask):
     if __need_fs_reclaim(k, gfp_mask):
         lock_release(k, "fs_reclaim")
 
 
+# lockdep_trace_alloc(), kernel/lockdep.c (v3.1)
 def lockdep_trace_alloc(k, gfp_mask):
     """lockdep_trace_alloc() -> __lockdep_trace_alloc(): an allocation that may enter
     FS reclaim marks every held lock RECLAIM_FS-ON (mark_held_locks()).  With
@@ -566,9 +578,11 @@ def lockdep_trace_alloc(k, gfp_mask):
             return
 
 
+# lockdep_set_current_reclaim_state(), kernel/lockdep.c (v3.1)
 def lockdep_set_current_reclaim_state(k, gfp_mask):
     _state(k)[1].lockdep_reclaim_gfp = gfp_mask
 
 
+# lockdep_clear_current_reclaim_state(), kernel/lockdep.c (v3.1)
 def lockdep_clear_current_reclaim_state(k):
     _state(k)[1].lockdep_reclaim_gfp = 0

@@ -1,4 +1,7 @@
-"""Mutexes (kernel/locking/mutex.c): sleeping locks that know their owner."""
+"""Mutexes (kernel/locking/mutex.c): sleeping locks that know their owner.
+
+Kernel baseline: v5.8.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ class mutex:
         self.wq = WaitQueue(name, holders=lambda: [self.owner] if self.owner else [])
 
 
+# mutex_lock(), kernel/locking/mutex.c
 async def mutex_lock(k, lock):
     """mutex_lock(): lockdep hears of it first (mutex_acquire()), then we may sleep."""
     await access(lock, SYNC)
@@ -26,6 +30,7 @@ async def mutex_lock(k, lock):
     lock.owner = k.execution.current
 
 
+# mutex_unlock(), kernel/locking/mutex.c
 async def mutex_unlock(k, lock):
     await access(lock, SYNC)
     lock_release(k, lock.key)

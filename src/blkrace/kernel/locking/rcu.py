@@ -4,6 +4,8 @@ rcu_read_lock() disables preemption (CONFIG_PREEMPT_RCU=n), which is what the
 blk-mq dispatch path relies on in hctx_lock() for non-BLOCKING queues.
 synchronize_rcu() waits for the read-side sections open when it started
 (the same generation scheme as SRCU).
+
+Kernel baseline: v5.8 (kernel/rcu/tree.c for the grace periods).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ def _state(k):
     return st
 
 
+# rcu_read_lock(), include/linux/rcupdate.h
 def rcu_read_lock(k):
     preempt_disable(k)
     st = _state(k)
     st.readers.append((k.execution.current, st.gen))
 
 
+# rcu_read_unlock(), include/linux/rcupdate.h
 def rcu_read_unlock(k):
     st = _state(k)
     cur = k.execution.current
@@ -67,6 +71,7 @@ async def _wait_grace_period(k, st, readers_before, what):
     st.grace_periods.remove(gp)
 
 
+# synchronize_rcu(), kernel/rcu/tree.c
 async def synchronize_rcu(k):
     """synchronize_rcu(): wait until every read-side section open now has ended."""
     await access(_state(k), SYNC)
@@ -74,6 +79,7 @@ async def synchronize_rcu(k):
     await _wait_grace_period(k, st, readers_before, "synchronize_rcu")
 
 
+# call_rcu(), kernel/rcu/tree.c
 def call_rcu(k, func, *args, comm="rcuo"):
     """call_rcu(): ``await func(k, *args)`` once every reader open now has ended.
 

@@ -3,6 +3,8 @@
 Writers are not starved: once a writer waits, new readers queue behind it
 (the handoff rule of the kernel's rwsem, simplified to FIFO fairness).
 Lockdep sees readers as read acquisitions, writers as write ones.
+
+Kernel baseline: v5.8.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class rw_semaphore:
         self.wq = WaitQueue(name, holders=lambda: ([self.writer] if self.writer else []) + list(self.readers))
 
 
+# down_read(), kernel/locking/rwsem.c
 async def down_read(k, sem):
     await access(sem, SYNC)
     lock_acquire(k, sem.key, read=1)
@@ -32,6 +35,7 @@ async def down_read(k, sem):
     sem.readers.append(k.execution.current)
 
 
+# up_read(), kernel/locking/rwsem.c
 async def up_read(k, sem):
     await access(sem, SYNC)
     lock_release(k, sem.key)
@@ -39,6 +43,7 @@ async def up_read(k, sem):
     sem.wq.wake_all()
 
 
+# down_write(), kernel/locking/rwsem.c
 async def down_write(k, sem):
     await access(sem, SYNC)
     lock_acquire(k, sem.key)
@@ -49,6 +54,7 @@ async def down_write(k, sem):
     sem.writer = k.execution.current
 
 
+# up_write(), kernel/locking/rwsem.c
 async def up_write(k, sem):
     await access(sem, SYNC)
     lock_release(k, sem.key)

@@ -4,6 +4,8 @@ A waiter spins with preemption off, so its CPU runs nothing else of task
 level meanwhile: the model parks it on the lock's queue while keeping its
 lane exclusion, which is what spinning amounts to.  Sleeping while holding
 one is caught by might_sleep().
+
+Kernel baseline: v5.8.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class spinlock_t:
         return f"<spinlock {self.name} {'held by ' + self.owner.comm if self.owner else 'free'}>"
 
 
+# spin_lock(), include/linux/spinlock.h
 async def spin_lock(k, lock):
     """spin_lock(): preempt_disable(), then spin until the lock is ours."""
     preempt_disable(k)
@@ -36,6 +39,7 @@ async def spin_lock(k, lock):
     lock.owner = k.current
 
 
+# spin_unlock(), include/linux/spinlock.h
 async def spin_unlock(k, lock):
     await access(lock, SYNC)
     lock_release(k, lock.key)
@@ -44,6 +48,7 @@ async def spin_unlock(k, lock):
     preempt_enable(k)
 
 
+# spin_lock_irqsave(), include/linux/spinlock.h
 async def spin_lock_irqsave(k, lock):
     """spin_lock_irqsave(lock, flags): returns ``flags`` for the restore."""
     flags = local_irq_save(k)
@@ -51,14 +56,17 @@ async def spin_lock_irqsave(k, lock):
     return flags
 
 
+# spin_unlock_irqrestore(), include/linux/spinlock.h
 async def spin_unlock_irqrestore(k, lock, flags):
     await spin_unlock(k, lock)
     local_irq_restore(k, flags)
 
 
+# spin_lock_irq(), include/linux/spinlock.h
 async def spin_lock_irq(k, lock):
     await spin_lock_irqsave(k, lock)
 
 
+# spin_unlock_irq(), include/linux/spinlock.h
 async def spin_unlock_irq(k, lock):
     await spin_unlock_irqrestore(k, lock, False)

@@ -5,6 +5,8 @@ section when it started; readers that begin later do not hold it up.  The
 model keeps, per open section, the generation it started in; a grace period
 bumps the generation and waits until no section of an older one is left.
 Its wait-for edges point at exactly those readers.
+
+Kernel baseline: v5.8 (include/linux/srcu.h for the read side).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class srcu_struct:
         self.grace_periods = []  # wait queues of synchronize_srcu() callers
 
 
+# srcu_read_lock(), include/linux/srcu.h
 async def srcu_read_lock(k, ssp):
     """srcu_read_lock(): enter a read-side section; returns the index for unlock."""
     await access(ssp, SYNC)
@@ -33,6 +36,7 @@ async def srcu_read_lock(k, ssp):
     return idx
 
 
+# srcu_read_unlock(), include/linux/srcu.h
 async def srcu_read_unlock(k, ssp, idx):
     await access(ssp, SYNC)
     lock_release(k, ssp.name)
@@ -41,6 +45,7 @@ async def srcu_read_unlock(k, ssp, idx):
         gp.wake_all()
 
 
+# synchronize_srcu(), kernel/rcu/srcutree.c
 async def synchronize_srcu(k, ssp):
     """synchronize_srcu() -> __synchronize_srcu(): wait out the readers that predate us."""
     await access(ssp, SYNC)

@@ -1,4 +1,7 @@
-"""Wait queues (include/linux/wait.h) and completions (kernel/sched/completion.c)."""
+"""Wait queues (include/linux/wait.h) and completions (kernel/sched/completion.c).
+
+Kernel baseline: v5.8.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ class wait_queue_head_t:
         self.wq = WaitQueue(name, holders)
 
 
+# wait_event(), include/linux/wait.h
 async def wait_event(k, wq_head, condition, what="wait_event"):
     """wait_event(wq, condition): sleep until ``condition()`` holds.
 
@@ -26,12 +30,14 @@ async def wait_event(k, wq_head, condition, what="wait_event"):
         await schedule_on(k, wq_head.wq, what=what)
 
 
+# wake_up(), include/linux/wait.h
 async def wake_up(k, wq_head):
     """wake_up(): wake the waiters (all of them: none of ours is exclusive)."""
     await access(wq_head, SYNC)
     wq_head.wq.wake_all()
 
 
+# wake_up_locked(), include/linux/wait.h
 def wake_up_locked(wq_head):
     wq_head.wq.wake_all()
 
@@ -45,6 +51,7 @@ class completion:
         self.wq = WaitQueue(name, holders)
 
 
+# wait_for_completion(), kernel/sched/completion.c
 async def wait_for_completion(k, x):
     await access(x, SYNC)
     while not x.done:
@@ -52,12 +59,14 @@ async def wait_for_completion(k, x):
     x.done -= 1
 
 
+# complete(), kernel/sched/completion.c
 async def complete(k, x):
     await access(x, SYNC)
     x.done += 1
     x.wq.wake_one()
 
 
+# complete_all(), kernel/sched/completion.c
 async def complete_all(k, x):
     await access(x, SYNC)
     x.done = 1 << 30
@@ -164,6 +173,7 @@ async def wake_up_nr(wq_head, nr):
     return woken
 
 
+# model: wake_up_all() (__wake_up(), kernel/sched/wait.c) on an entry-based head, lock held
 def wake_up_all_entries(wq_head):
     """wake_up_all() on an entry-based head, from code already under its lock."""
     for entry in list(wq_head.entries):
@@ -174,6 +184,7 @@ def wake_up_all_entries(wq_head):
             entry.parked.wake_one()
 
 
+# model: schedule() (kernel/sched/core.c) after prepare_to_wait()
 async def schedule_entry(k, wq_entry, what="schedule"):
     """schedule() after prepare_to_wait(): returns at once if a wake-up came since
     (the task is TASK_RUNNING again), else sleeps until one does."""
