@@ -19,6 +19,15 @@ DRAIN_INACTIVE_HCTX = Patch(
     "bf0beec0607d",
     "blk-mq: drain I/O when all CPUs in a hctx are offline",
 )
+# The same commit's hunks in drivers/block/loop.c and drivers/md/dm-rq.c: the
+# stacking drivers set BLK_MQ_F_STACKING, so that their hctxs never register
+# for CPUHP_AP_BLK_MQ_ONLINE and are not drained.  A toggle of its own so that
+# the blk-mq side can be run without it (hctx-drain's fixed-without-stacking).
+DRAIN_STACKING_FLAG = Patch(
+    "blk-mq-stacking-flag",
+    "bf0beec0607d",
+    "blk-mq: drain I/O when all CPUs in a hctx are offline (the loop.c and dm-rq.c hunks: BLK_MQ_F_STACKING)",
+)
 BLK_MQ_S_INACTIVE = 3
 
 
