@@ -2,6 +2,7 @@
 
 import pytest
 
+from blkrace.block.blk_mq import RECHECK_INACTIVE_AFTER_INIT
 from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX
 from blkrace.engine.campaign import explore, replay
 from blkrace.engine.strategy import make_strategy
@@ -37,14 +38,42 @@ def test_hctx_drain_buggy_loses_the_completion_and_times_out():
     assert any("timed out" in w for w in what)
 
 
-def test_hctx_drain_fixed_is_clean_and_drains():
-    _, result = run(DRAIN, DRAIN.variants["fixed"])
-    assert result.findings == [] and result.schedules == 2000
+def test_hctx_drain_with_the_recheck_is_clean():
+    for strategy in ("pct", "random"):
+        _, result = run(DRAIN, DRAIN.variants["fixed-recheck"], strategy=strategy)
+        assert result.findings == [] and result.schedules == 2000
+
+
+def test_bf0beec0607d_misses_a_request_allocated_before_inactive_and_initialised_after_the_drain():
+    """The window the patch leaves: the submitter takes its tag and sees the hctx
+    still active; preempted before blk_mq_rq_ctx_init(), it is not counted by the
+    drain (rq->mq_hctx is still NULL), and its request is issued after the
+    interrupt went.  The recheck once the request is initialised closes it."""
+    build, result = run(DRAIN, DRAIN.variants["fixed"], strategy="random")
+    assert result.kinds() == ["io_error"]
+    res, _, _ = replay(build, result.findings[0].choices, max_steps=DRAIN.max_steps)
+    steps = [(t.task, t.what, [f.function for f in t.stack]) for t in res.trace if t.kind == "step"]
+
+    def at(function, what, start=0, end=None):
+        return [i for i in range(start, end or len(steps)) if function in steps[i][2] and what in steps[i][1]]
+
+    drain = at("blk_mq_hctx_notify_offline", "W hctx1->state")[0]  # set_bit(BLK_MQ_S_INACTIVE)
+    # The last allocation on hctx1 before that checked INACTIVE while it was still clear ...
+    checked = at("blk_mq_get_tag", "R hctx1->state", end=drain)[-1]
+    submitter = steps[checked][0]
+    # ... the drain looked at the tags and found nothing of hctx1's ...
+    looked = at("blk_mq_all_tag_iter", "R tags1.bitmap_tags", start=drain)[0]
+    # ... and only then did the submitter initialise its request.
+    init = at("blk_mq_rq_ctx_init", "", start=checked)[0]
+    assert steps[init][0] == submitter and init > looked
+    assert "timed out after 30 s" in result.findings[0].violation.message
+    _, clean = run(DRAIN, DRAIN.variants["fixed-recheck"], strategy="random", seed=0)
+    assert clean.findings == []
 
 
 def test_hctx_drain_toggle_alone():
     off = Variant("off", frozenset(), frozenset({"io_error"}), "")
-    on = Variant("on", frozenset({DRAIN_INACTIVE_HCTX.name}), frozenset(), "")
+    on = Variant("on", frozenset({DRAIN_INACTIVE_HCTX.name, RECHECK_INACTIVE_AFTER_INIT.name}), frozenset(), "")
     _, found = run(DRAIN, off, seed=3)
     assert "io_error" in found.kinds()
     _, clean = run(DRAIN, on, seed=3, schedules=1000)

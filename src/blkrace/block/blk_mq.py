@@ -300,12 +300,15 @@ def blk_mq_update_dispatch_busy(hctx, busy):
 
 
 # blk_mq_rq_ctx_init(), block/blk-mq.c
-def blk_mq_rq_ctx_init(data, tag):
+async def blk_mq_rq_ctx_init(data, tag):
     """blk_mq_rq_ctx_init(): a sched tag with an elevator, else a driver tag."""
     tags = data.hctx.sched_tags if data.flags & BLK_MQ_REQ_INTERNAL else data.hctx.tags
     rq = tags.static_rqs[tag]
     if rq is None:
         rq = tags.static_rqs[tag] = request(f"{data.q.name}.rq{data.hctx.queue_num}.{tag}", data.q)
+    # Plain stores into the request, which tag iterators read (blk_mq_has_request()
+    # reads rq->mq_hctx): a step of their own after the tag allocation.
+    await access(rq, WRITE)
     if data.flags & BLK_MQ_REQ_INTERNAL:
         rq.tag = BLK_MQ_NO_TAG
         rq.internal_tag = tag
@@ -323,6 +326,34 @@ def blk_mq_rq_ctx_init(data, tag):
     rq.elv = None
     rq.status = BLK_STS_OK
     return rq
+
+
+# Not upstream: the window bf0beec0607d leaves.  blk_mq_hctx_has_requests() counts
+# a request only once rq->mq_hctx is set (blk_mq_has_request()), but
+# blk_mq_get_tag() checks BLK_MQ_S_INACTIVE right after taking the tag, before
+# blk_mq_rq_ctx_init() sets it.  A submitter preempted in between on the dying
+# CPU is missed by the drain, and issues to the hctx after its interrupt is gone.
+RECHECK_INACTIVE_AFTER_INIT = Patch(
+    "blk-mq-recheck-inactive-after-init",
+    "",
+    "blk-mq: check BLK_MQ_S_INACTIVE again once the request is initialised (a proposal, not upstream)",
+)
+
+
+# model: the proposal above, in __blk_mq_alloc_request() (block/blk-mq.c)
+async def blk_mq_alloc_raced_offline(data, rq):
+    """After blk_mq_rq_ctx_init() and an smp_mb() (pairing with the one after
+    set_bit(BLK_MQ_S_INACTIVE) in blk_mq_hctx_notify_offline()): either the
+    drain sees rq->mq_hctx, or this sees INACTIVE and gives the request back."""
+    if not await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
+        return False
+    rq.mq_hctx = None
+    if rq.tag != BLK_MQ_NO_TAG:
+        data.hctx.tags.rqs[rq.tag] = None
+        await blk_mq_put_tag(data.hctx.tags, data.ctx, rq.tag)
+    if rq.internal_tag != BLK_MQ_NO_TAG:
+        await blk_mq_put_tag(data.hctx.sched_tags, data.ctx, rq.internal_tag)
+    return True
 
 
 async def __blk_mq_alloc_request(q, bio, data):
@@ -346,14 +377,15 @@ async def __blk_mq_alloc_request(q, bio, data):
             blk_mq_tag_busy(data.hctx)
         tag = await blk_mq_get_tag(data)
         if tag != BLK_MQ_NO_TAG:
-            break
+            rq = await blk_mq_rq_ctx_init(data, tag)
+            if not k.patched(RECHECK_INACTIVE_AFTER_INIT) or not await blk_mq_alloc_raced_offline(data, rq):
+                break
         if not k.patched(DRAIN_INACTIVE_HCTX) or data.flags & BLK_MQ_REQ_NOWAIT:
             return None
         # Give up the CPU and sleep for a random short time to ensure that
         # thread using a realtime scheduling class are migrated off the CPU,
         # and thus off the hctx that is going away.
         await msleep(k, 3)
-    rq = blk_mq_rq_ctx_init(data, tag)
     if e is not None and e.type.ops.prepare_request is not None:
         await e.type.ops.prepare_request(rq, bio)
         rq.rq_flags |= RQF_ELVPRIV
