@@ -8,6 +8,7 @@ runs never share state and nothing depends on import order.
 from __future__ import annotations
 
 from blkrace.engine import READ, access
+from blkrace.kernel.memory import make_memory_model
 
 # Execution contexts, ordered: a higher one interrupts a lower one on its CPU.
 TASK, SOFTIRQ, HARDIRQ = 0, 1, 2
@@ -80,6 +81,7 @@ class Kernel:
         self.kblockd_workqueue = None
         self.system_wq = None
         self.irq_descs = []
+        self.mm = make_memory_model(execution)  # None: sequentially consistent
         execution.wake_hook = self._select_task_rq
 
     def _select_task_rq(self, task):
