@@ -23,6 +23,7 @@ from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
+from blkrace.kernel.memory import MEMORY_MODELS
 from blkrace.report.text import make_console, render_finding, render_timeline
 from blkrace.scenarios.registry import SCENARIOS, get, model_fingerprint
 
@@ -502,6 +503,20 @@ def replay_cmd(
     if any(v.kind == "model_error" for v in result.violations):
         raise typer.Exit(EXIT_MODEL_ERROR)
     raise typer.Exit(EXIT_FOUND if result.violations else EXIT_OK)
+
+
+@app.command("litmus")
+def litmus_cmd(
+    files: list[str] = typer.Argument(..., help="C litmus tests (tools/memory-model/litmus-tests format)."),  # noqa: B008
+    memory_model: str = typer.Option("lkmm", "--memory-model", "-m", help="lkmm or sc."),
+    no_witness: bool = typer.Option(False, "--no-witness", help="Verdicts only, without the witness timeline."),
+):
+    """Run litmus tests through the kernel's memory model: herd7's Observation line for each."""
+    from blkrace.litmus import main as litmus_main
+
+    if memory_model not in MEMORY_MODELS:
+        _fail(f"unknown memory model {memory_model!r} (valid: {', '.join(MEMORY_MODELS)})")
+    raise typer.Exit(litmus_main(files, memory_model, witness=not no_witness))
 
 
 class _Progress:

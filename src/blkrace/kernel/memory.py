@@ -89,18 +89,19 @@ def _with(a, loc, ts):
 class Msg:
     """One store in a location's modification order."""
 
-    __slots__ = ("loc", "val", "ts", "view", "cv", "cpu", "step", "rmw", "task")
+    __slots__ = ("loc", "val", "ts", "gv", "cv", "cpu", "step", "rmw", "task", "hv")
 
-    def __init__(self, loc, val, ts, view, cv, cpu, step, task=""):
+    def __init__(self, loc, val, ts, gv, cv, cpu, step, task=""):
         self.loc = loc
         self.val = val
         self.ts = ts
-        self.view = view  # happens-before view (without this message itself)
-        self.cv = cv  # cumul-fence view (without this message itself)
+        self.gv = gv  # global facts that happen before it (pb: past strong fences)
+        self.cv = cv  # stores cumul-fence-ordered before it (without this message itself)
         self.cpu = cpu
         self.step = step
         self.rmw = False  # the write half of an RMW: nothing goes between it and its read
         self.task = task
+        self.hv = None  # an unlock's own stores before it (po-unlock-lock-po across a handoff)
 
     def __repr__(self):
         return f"<{self.val} @{self.ts} cpu{self.cpu}>"
@@ -109,14 +110,27 @@ class Msg:
 class CpuView:
     """What one CPU has seen and what its fences guarantee (see the module docstring)."""
 
-    __slots__ = ("coh", "rb", "wb", "wcv", "pr", "pw", "pk", "pkw", "ul", "ulk", "ulw", "rmw_done", "before_atomic")
+    __slots__ = (
+        "coh",
+        "rb",
+        "wo",
+        "wb",
+        "wcv",
+        "pr",
+        "prg",
+        "pk",
+        "pkw",
+        "ul",
+        "ulg",
+        "ulw",
+        "rmw_done",
+        "before_atomic",
+    )
 
     def __init__(self):
-        self.coh = self.rb = self.wb = self.wcv = _EMPTY
-        self.pr = self.pw = self.pk = self.pkw = _EMPTY
-        self.ul = None  # views at this CPU's last unlock (po-unlock-lock-po)
-        self.ulk = None
-        self.ulw = None
+        self.coh = self.rb = self.wo = self.wb = self.wcv = _EMPTY
+        self.pr = self.prg = self.pk = self.pkw = _EMPTY
+        self.ul = self.ulg = self.ulw = None  # views at this CPU's last unlock (po-unlock-lock-po)
         self.rmw_done = False
         self.before_atomic = False
 
@@ -127,9 +141,11 @@ class CpuView:
         return c
 
     def key(self):
-        return tuple(
-            _vkey(getattr(self, s)) if isinstance(getattr(self, s), dict) else getattr(self, s) for s in self.__slots__
-        )
+        out = []
+        for s in self.__slots__:
+            v = getattr(self, s)
+            out.append(_vkey(v) if isinstance(v, dict) else v)
+        return tuple(out)
 
 
 def _vkey(v):
@@ -142,6 +158,10 @@ class MemoryState:
     ``weak=False`` is SC: one option for every load and store.  The same class
     serves the kernel model (choices through the engine) and the litmus
     interpreter (its own exhaustive search); it knows nothing of either.
+
+    Loads return a pair of views for dependencies: (what the value carries for
+    an address dependency, the global part a data or control dependency passes
+    on to a store).
     """
 
     def __init__(self, weak=True):
@@ -149,7 +169,7 @@ class MemoryState:
         self.hist = {}  # loc -> [Msg] in co order
         self.cpus = {}  # cpu -> CpuView
         self.g = _EMPTY  # the global view strong fences agree on
-        self.locks = {}  # lock -> (view, cv) released with it
+        self.locks = {}  # lock -> (cv, gv) released with it
 
     # ------------------------------------------------------------ plumbing
 
@@ -165,12 +185,12 @@ class MemoryState:
     def key(self):
         return (
             tuple(
-                (loc, tuple((m.val, m.ts, _vkey(m.view), _vkey(m.cv), m.rmw) for m in ms))
+                (loc, tuple((m.val, m.ts, _vkey(m.gv), _vkey(m.cv), m.rmw) for m in ms))
                 for loc, ms in sorted(self.hist.items())
             ),
             tuple((cpu, v.key()) for cpu, v in sorted(self.cpus.items())),
             _vkey(self.g),
-            tuple((lk, _vkey(v), _vkey(c)) for lk, (v, c) in sorted(self.locks.items())),
+            tuple((lk, _vkey(v), _vkey(c), _vkey(h)) for lk, (v, c, h) in sorted(self.locks.items())),
         )
 
     def cpu(self, cpu):
@@ -205,18 +225,19 @@ class MemoryState:
         return out
 
     def load_commit(self, cpu, m, order=ONCE):
-        """The load of ``cpu`` reads ``m``: returns the view its value carries
-        (for address/data/control dependencies)."""
+        """The load of ``cpu`` reads ``m``; returns (full, global) dependency views."""
         c = self.cpu(cpu)
         loc, ts = m.loc, m.ts
         c.coh = _with(c.coh, loc, ts)
-        hv = _with(m.view, loc, ts)
-        c.pr = _join(c.pr, hv)
+        seen = _with(_join(m.cv, m.gv), loc, ts)
+        c.pr = _join(c.pr, seen)
+        c.prg = _join(c.prg, m.gv)
         c.pk = _with(_join(c.pk, m.cv), loc, ts)
         if order == ACQUIRE:
-            c.rb = _join(c.rb, hv)
-            c.wb = _join(c.wb, hv)
-        return hv
+            c.rb = _join(c.rb, seen)
+            c.wo = _join(c.wo, seen)
+            c.wb = _join(c.wb, m.gv)
+        return seen, m.gv
 
     # -------------------------------------------------------------- stores
 
@@ -227,9 +248,9 @@ class MemoryState:
         if not self.weak:
             return [n]
         c = self.cpu(cpu)
-        bound = max(c.coh.get(loc, 0.0), c.wb.get(loc, 0.0), dep.get(loc, 0.0))
+        bound = max(c.coh.get(loc, 0.0), c.wo.get(loc, 0.0), c.wb.get(loc, 0.0), dep.get(loc, 0.0))
         if order == RELEASE:
-            bound = max(bound, c.pr.get(loc, 0.0), c.rb.get(loc, 0.0))
+            bound = max(bound, c.pr.get(loc, 0.0))
         out = [n]
         for i in range(n - 1, 0, -1):
             if ms[i - 1].ts < bound:
@@ -239,23 +260,24 @@ class MemoryState:
         return out
 
     def store_commit(self, cpu, loc, val, index, order=ONCE, dep=_EMPTY, step=0, task="", rmw=False):
+        """``dep``: the global view of the registers a data or control dependency brings in
+        (``store_options`` takes their full view)."""
         ms = self.hist[loc]
         n = len(ms)
         ts = ms[-1].ts + 1.0 if index == n else (ms[index - 1].ts + ms[index].ts) / 2
         c = self.cpu(cpu)
         if order == RELEASE:
-            view = _join(_join(_join(c.wb, c.pr), c.pw), c.rb)
+            gv = _join(c.wb, c.prg)
             cv = c.pk
         else:
-            view = c.wb
+            gv = c.wb
             cv = c.wcv
         if dep:
-            view = _join(view, dep)
-        m = Msg(loc, val, ts, view, cv, cpu, step, task)
+            gv = _join(gv, dep)
+        m = Msg(loc, val, ts, gv, cv, cpu, step, task)
         m.rmw = rmw
         ms.insert(index, m)
         c.coh = _with(c.coh, loc, ts)
-        c.pw = _with(c.pw, loc, ts)
         c.pk = _with(_join(c.pk, cv), loc, ts)
         c.pkw = _with(_join(c.pkw, cv), loc, ts)
         return m
@@ -265,8 +287,9 @@ class MemoryState:
     def smp_mb(self, cpu):
         c = self.cpu(cpu)
         self.g = g = _join(self.g, _join(c.pk, c.coh))
-        allv = _join(_join(_join(_join(c.rb, c.wb), c.pr), c.pw), g)
-        c.rb = c.wb = allv
+        c.rb = _join(_join(c.rb, c.pr), g)
+        c.wo = _join(_join(c.wo, c.pr), g)
+        c.wb = _join(_join(c.wb, c.prg), g)
         c.wcv = _join(c.wcv, g)
 
     def smp_rmb(self, cpu):
@@ -275,13 +298,13 @@ class MemoryState:
 
     def smp_wmb(self, cpu):
         c = self.cpu(cpu)
-        c.wb = _join(c.wb, c.pw)
         c.wcv = _join(c.wcv, c.pkw)
 
     def unlocked(self, cpu):
         """A spin_unlock() of this CPU: remembered for po-unlock-lock-po."""
         c = self.cpu(cpu)
-        c.ul = _join(_join(c.pr, c.pw), _join(c.rb, c.wb))
+        c.ul = _join(c.pr, c.pk)
+        c.ulg = _join(c.prg, c.wb)
         c.ulw = c.pkw
 
     def locked(self, cpu):
@@ -290,33 +313,48 @@ class MemoryState:
         c = self.cpu(cpu)
         if c.ul is not None:
             c.rb = _join(c.rb, c.ul)
-            c.wb = _join(c.wb, c.ul)
+            c.wo = _join(c.wo, c.ul)
+            c.wb = _join(c.wb, c.ulg)
             c.wcv = _join(c.wcv, c.ulw)
 
+    def handoff(self, cpu, m):
+        """A lock acquired from another CPU's unlock ``m``: the stores po-before that
+        unlock are cumul-fence-ordered before this CPU's accesses after the lock
+        (po-unlock-lock-po with its rf link)."""
+        if m.hv is not None:
+            c = self.cpu(cpu)
+            c.wcv = _join(c.wcv, m.hv)
+
     def lock_release(self, cpu, lock):
-        """spin_unlock() of a lock that is not a location (kernel model)."""
+        """spin_unlock() of a lock that is not a location (kernel model): a release."""
         c = self.cpu(cpu)
         self.unlocked(cpu)
-        self.locks[lock] = (_join(_join(_join(c.wb, c.pr), c.pw), c.rb), c.pk)
+        self.locks[lock] = (c.pk, _join(c.wb, c.prg), c.pkw)
 
     def lock_acquire(self, cpu, lock):
+        """spin_lock() of such a lock: an acquire of what its last unlock released."""
         c = self.cpu(cpu)
         self.locked(cpu)
         got = self.locks.get(lock)
         if got is not None:
-            view, cv = got
-            c.rb = _join(c.rb, view)
-            c.wb = _join(c.wb, view)
-            c.pr = _join(c.pr, view)
+            cv, gv, hv = got
+            seen = _join(cv, gv)
+            c.rb = _join(c.rb, seen)
+            c.wo = _join(c.wo, seen)
+            c.wb = _join(c.wb, gv)
+            c.wcv = _join(c.wcv, hv)
+            c.pr = _join(c.pr, seen)
+            c.prg = _join(c.prg, gv)
             c.pk = _join(c.pk, cv)
 
     def migrate(self, old, new):
-        """A task moves between CPUs: the scheduler's full barriers on both."""
+        """A task moves between CPUs: the scheduler's full barriers on both,
+        and the task keeps seeing what it saw (its own stores included)."""
         self.smp_mb(old)
         self.smp_mb(new)
         c, o = self.cpu(new), self.cpu(old)
-        c.rb = c.wb = _join(c.rb, _join(o.rb, o.coh))
         c.coh = _join(c.coh, o.coh)
+        c.rb = _join(c.rb, o.coh)
 
 
 # ---------------------------------------------------------------- the kernel API

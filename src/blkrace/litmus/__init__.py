@@ -149,3 +149,30 @@ def format_verdict(v, witness=True):
         for n, (tid, what) in enumerate(v.witness, 1):
             lines.append(f"  {n:4d}  " + " " * (width * tid) + what)
     return "\n".join(lines)
+
+
+def main(files, model="lkmm", witness=True, out=print, err=None):
+    """``blkrace litmus FILE...``: a verdict per file; returns the exit status
+    (0, or 2 when a file could not be read or uses a construct not supported,
+    after printing every verdict that could be given)."""
+    import sys
+
+    err = err or (lambda line: print(line, file=sys.stderr))
+    status = 0
+    first = True
+    for path in files:
+        try:
+            v = check(path, model)
+        except LitmusError as exc:
+            err(f"blkrace: error: {exc}")
+            status = 2
+            continue
+        except RecursionError:
+            err(f"blkrace: error: {path}: the test is too large for the interpreter")
+            status = 2
+            continue
+        if not first:
+            out("")
+        first = False
+        out(format_verdict(v, witness))
+    return status

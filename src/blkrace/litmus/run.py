@@ -27,6 +27,7 @@ from blkrace.litmus.parse import FENCES, LOADS, STORES, LitmusError, rmw_of
 
 _ORDERS = {"once": ONCE, "plain": ONCE, "acquire": ACQUIRE, "release": RELEASE, "mb": MB}
 _EMPTY = {}
+_NODEP = (_EMPTY, _EMPTY)  # a register's views: (for an address dependency, for a data/control one)
 
 
 # ------------------------------------------------------------------ compiling
@@ -161,12 +162,10 @@ class _Compiler:
             _, name, args, cline = e
             text = f"{name}({', '.join(_show(a) for a in args)})"
             if name in STORES:
-                deref = name == "WRITE_ONCE"
-                a = (
-                    self.addr(args[0], cline, deref)
-                    if name != "rcu_assign_pointer"
-                    else self.addr(args[0], cline, True)
-                )
+                # WRITE_ONCE(X, V), smp_store_mb(X, V) and rcu_assign_pointer(X, V) take an
+                # lvalue (*x), the others a pointer (linux-kernel.def).
+                deref = name in ("WRITE_ONCE", "smp_store_mb", "rcu_assign_pointer")
+                a = self.addr(args[0], cline, deref)
                 self.code.append(("store", a, self.expr(args[1], cline), STORES[name], cline, text))
                 return
             if name in FENCES:
@@ -280,9 +279,9 @@ class _Thread:
         return (
             self.pc,
             tuple(sorted(self.regs.items(), key=lambda kv: kv[0])),
-            tuple(sorted((r, _vk(v)) for r, v in self.rview.items())),
+            tuple(sorted((r, _vk(v[0]), _vk(v[1])) for r, v in self.rview.items())),
             self.done,
-            _vk(self.ctrl),
+            _vk(self.ctrl[0]) + _vk(self.ctrl[1]),
             self.nstores,
             self.reads,
         )
@@ -290,6 +289,14 @@ class _Thread:
 
 def _vk(v):
     return tuple(sorted(v.items())) if v else ()
+
+
+def _join2(a, b):
+    if b is _NODEP:
+        return a
+    if a is _NODEP:
+        return b
+    return (_join(a[0], b[0]), _join(a[1], b[1]))
 
 
 def _join(a, b):
@@ -321,11 +328,11 @@ def _eval(e, t):
     """(value, view) of a pure expression."""
     k = e[0]
     if k == "num":
-        return e[1], _EMPTY
+        return e[1], _NODEP
     if k == "ptr":
-        return e[1], _EMPTY
+        return e[1], _NODEP
     if k == "reg":
-        return t.regs.get(e[1], 0), t.rview.get(e[1], _EMPTY)
+        return t.regs.get(e[1], 0), t.rview.get(e[1], _NODEP)
     if k == "un":
         v, w = _eval(e[2], t)
         if e[1] == "!":
@@ -336,7 +343,7 @@ def _eval(e, t):
     a, wa = _eval(e[2], t)
     b, wb = _eval(e[3], t)
     op = e[1]
-    w = _join(wa, wb)
+    w = _join2(wa, wb)
     if op in ("==", "!="):
         r = (a == b) == (op == "==")
         return int(r), w
@@ -366,11 +373,11 @@ _BINOPS = {
 
 def _addr(a, t):
     if a[0] == "loc":
-        return a[1], _EMPTY
+        return a[1], _NODEP
     v = t.regs.get(a[1], 0)
     if not isinstance(v, str):
         raise LitmusError(f"dereference of a non-pointer register {a[1]}")
-    return v, t.rview.get(a[1], _EMPTY)
+    return v, t.rview.get(a[1], _NODEP)
 
 
 def _regs_of(e, out):
@@ -417,7 +424,7 @@ class Explorer:
             t.regs = {r: v for (ti, r), v in self.prog.test.reg_init.items() if ti == i}
             t.rview = {}
             t.done = frozenset()
-            t.ctrl = _EMPTY
+            t.ctrl = _NODEP
             t.nstores = 0
             t.reads = ()
             _settle(code, t)
@@ -499,18 +506,36 @@ class Explorer:
         mem = s.mem
         if op == "load":
             loc, dep = _addr(ins[2], t)
-            return range(len(mem.load_options(tid, loc, 0, dep)))
+            return range(len(mem.load_options(tid, loc, 0, dep[0])))
         if op == "store":
             loc, dep = _addr(ins[1], t)
             order = _ORDERS["release" if ins[3] == "release" else "once"]
-            return range(len(mem.store_options(tid, loc, 0, order, _join(dep, t.ctrl))))
+            return range(len(mem.store_options(tid, loc, 0, order, self._store_dep(t, ins, dep)[0])))
+        if op == "trylock":
+            return range(len(self._trylock_options(mem, tid, t, ins)))
         if op == "lock":
             loc, _ = _addr(ins[1], t)
             return [0] if mem.history(loc, 0)[-1].val == 0 else []
         if op == "islocked":
             loc, dep = _addr(ins[2], t)
-            return range(len(mem.load_options(tid, loc, 0, dep)))
+            return range(len(mem.load_options(tid, loc, 0, dep[0])))
         return [0]
+
+    @staticmethod
+    def _store_dep(t, ins, adep):
+        """The views a store's address, data and control dependencies bring."""
+        _, vdep = _eval(ins[2], t)
+        return _join2(_join2(adep, vdep), t.ctrl)
+
+    @staticmethod
+    def _trylock_options(mem, tid, t, ins):
+        """spin_trylock(): succeed on an unlocked lock word (an RMW on the latest
+        message), or fail reading any locked value the CPU may still see (LF)."""
+        loc, dep = _addr(ins[2], t)
+        latest = mem.history(loc, 0)[-1]
+        out = [None] if latest.val == 0 else []
+        out += [m for m in mem.load_options(tid, loc, 0, dep[0]) if m.val != 0]
+        return out
 
     # ---------------------------------------------------------------- steps
 
@@ -527,22 +552,22 @@ class Explorer:
                     mem.smp_wmb(tid)
         if op == "load":
             loc, dep = _addr(ins[2], t)
-            m = mem.load_options(tid, loc, 0, dep)[choice]
+            m = mem.load_options(tid, loc, 0, dep[0])[choice]
             hv = mem.load_commit(tid, m, _ORDERS[ins[3]])
             t.regs[ins[1]] = m.val
-            t.rview[ins[1]] = _join(hv, dep)
+            t.rview[ins[1]] = _join2(hv, dep)
             t.reads = t.reads + ((j, m.task),)
             what = f"{ins[5]}: reads {loc} = {m.val}" + _stale(mem, loc, m)
         elif op == "store":
             loc, dep = _addr(ins[1], t)
-            val, vdep = _eval(ins[2], t)
+            val, _ = _eval(ins[2], t)
             order = RELEASE if ins[3] == "release" else ONCE
-            d = _join(_join(dep, vdep), t.ctrl)
-            idx = mem.store_options(tid, loc, 0, order, d)[choice]
+            d = self._store_dep(t, ins, dep)
+            idx = mem.store_options(tid, loc, 0, order, d[0])[choice]
             ms = mem.hist[loc]
             before = ms[idx] if idx < len(ms) else None
             t.nstores += 1
-            mem.store_commit(tid, loc, val, idx, order, d, task=f"{tid}:{t.nstores}")
+            mem.store_commit(tid, loc, val, idx, order, d[1], task=f"{tid}:{t.nstores}")
             if ins[3] == "mb-after":
                 mem.smp_mb(tid)
             what = f"{ins[5]}: {loc} = {val}"
@@ -568,6 +593,7 @@ class Explorer:
             m = mem.hist[loc][-1]
             mem.load_commit(tid, m, ACQUIRE)
             mem.locked(tid)
+            mem.handoff(tid, m)
             t.nstores += 1
             mem.store_commit(tid, loc, 1, len(mem.hist[loc]), ONCE, task=f"{tid}:{t.nstores}", rmw=True)
             t.reads = t.reads + ((j, m.task),)
@@ -577,30 +603,33 @@ class Explorer:
             mem.unlocked(tid)
             t.nstores += 1
             idx = mem.store_options(tid, loc, 0, RELEASE)[0]
-            mem.store_commit(tid, loc, 0, idx, RELEASE, task=f"{tid}:{t.nstores}")
+            hv = mem.cpu(tid).pkw
+            mem.store_commit(tid, loc, 0, idx, RELEASE, task=f"{tid}:{t.nstores}").hv = hv
             what = ins[3]
         elif op == "islocked":
             loc, dep = _addr(ins[2], t)
-            m = mem.load_options(tid, loc, 0, dep)[choice]
+            m = mem.load_options(tid, loc, 0, dep[0])[choice]
             mem.load_commit(tid, m, ONCE)
             t.regs[ins[1]] = int(m.val != 0)
-            t.rview[ins[1]] = _EMPTY
+            t.rview[ins[1]] = _NODEP
             t.reads = t.reads + ((j, m.task),)
             what = f"{ins[4]} = {int(m.val != 0)}"
         elif op == "trylock":
             loc, _ = _addr(ins[2], t)
-            m = mem.hist[loc][-1]
-            t.reads = t.reads + ((j, m.task),)
-            if m.val == 0:
+            m = self._trylock_options(mem, tid, t, ins)[choice]
+            if m is None:
+                m = mem.hist[loc][-1]
                 mem.load_commit(tid, m, ACQUIRE)
                 mem.locked(tid)
+                mem.handoff(tid, m)
                 t.nstores += 1
                 mem.store_commit(tid, loc, 1, len(mem.hist[loc]), ONCE, task=f"{tid}:{t.nstores}", rmw=True)
                 t.regs[ins[1]] = 1
             else:
                 mem.load_commit(tid, m, ONCE)
                 t.regs[ins[1]] = 0
-            t.rview[ins[1]] = _EMPTY
+            t.reads = t.reads + ((j, m.task),)
+            t.rview[ins[1]] = _NODEP
             what = f"{ins[4]} = {t.regs[ins[1]]}"
         else:  # pragma: no cover - local instructions are settled eagerly
             raise AssertionError(op)
@@ -633,9 +662,9 @@ class Explorer:
             if o == MB or c.before_atomic:
                 mem.smp_mb(tid)
             hv = mem.load_commit(tid, m, ACQUIRE if o in (ACQUIRE, MB) else ONCE)
-            d = dep
+            d = _join(dep[1], t.ctrl[1])
             for _, w in vals:
-                d = _join(d, w)
+                d = _join(d, w[1])
             t.nstores += 1
             mem.store_commit(
                 tid,
@@ -643,7 +672,7 @@ class Explorer:
                 new,
                 len(mem.hist[loc]),
                 RELEASE if o == RELEASE else ONCE,
-                _join(d, t.ctrl),
+                d,
                 task=f"{tid}:{t.nstores}",
                 rmw=True,
             )
@@ -659,7 +688,7 @@ class Explorer:
             else:
                 r = int(new == 0)
             t.regs[dst] = r
-            t.rview[dst] = _join(hv, dep)
+            t.rview[dst] = _join2(hv, dep)
         return f"{text}: {loc} {old} -> {new if new is not None else old}"
 
     # ------------------------------------------------------------ outcomes
@@ -698,7 +727,7 @@ def _settle(code, t):
             t.pc += 1
         elif op == "br":
             v, w = _eval(ins[1], t)
-            t.ctrl = _join(t.ctrl, w)
+            t.ctrl = _join2(t.ctrl, w)
             t.pc = t.pc + 1 if v else ins[2]
         elif op == "jmp":
             t.pc = ins[1]
