@@ -54,6 +54,7 @@ class VariantRun:
     campaign: object = None
     preemptive: bool = True
     reports: list = field(default_factory=list)  # (finding, replayed result, token)
+    memory_model: str = "sc"
 
     @property
     def found_kinds(self):
@@ -72,6 +73,7 @@ class VariantRun:
             "strategy": self.strategy,
             "seed": self.seed,
             "preempt": _preempt_name(self.preemptive),
+            "memory_model": self.memory_model,
             "schedules": c.schedules,
             "pruned": c.pruned,
             "exhausted": c.exhausted,
@@ -141,21 +143,38 @@ def _parse_preempt(value):
     return PREEMPT_MODELS[value]
 
 
-def _token(scenario, variant, choices, preemptive):
-    # The preemption model is part of the run's identity: a token replays
-    # under the model it was found with, whatever the variant's default.
+def _token(scenario, variant, choices, preemptive, memory_model="sc"):
+    # The preemption and memory models are part of the run's identity: a token
+    # replays under the models it was found with, whatever the variant's default.
     params = f"preempt={_preempt_name(preemptive)}"
+    if memory_model != "sc":
+        params += f",mm={memory_model}"
     return encode(Schedule(scenario.name, variant.name, params, model_fingerprint(), tuple(choices)))
 
 
 def _preempt_of_token(sched):
     """The preemption model a token was made with; None for a token without one."""
+    return _params_of_token(sched)[0]
+
+
+def _params_of_token(sched):
+    """(preemption model or None, memory model) of a token; a token without ``mm`` is sc."""
+    preempt, mm = None, "sc"
     for item in filter(None, sched.params.split(",")):
         key, _, value = item.partition("=")
         if key == "preempt" and value in PREEMPT_MODELS:
-            return PREEMPT_MODELS[value]
-        _fail(f"bad token: unknown parameter {item!r}")
-    return None
+            preempt = PREEMPT_MODELS[value]
+        elif key == "mm" and value in MEMORY_MODELS:
+            mm = value
+        else:
+            _fail(f"bad token: unknown parameter {item!r}")
+    return preempt, mm
+
+
+def _parse_memory_model(value):
+    if value is not None and value not in MEMORY_MODELS:
+        _fail(f"unknown memory model {value!r} (valid: {', '.join(MEMORY_MODELS)})")
+    return value
 
 
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
@@ -163,7 +182,8 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     lockdep = options.get("lockdep", True)
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
-    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive)
+    mm = options.get("memory_model") or scenario.memory_model_of(variant)
+    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive, memory_model=mm)
     max_steps = options["max_steps"] or scenario.max_steps
     expect = variant.expect if lockdep else variant.expect - {"lockdep"}
     allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
@@ -185,6 +205,7 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         stop_when=(lambda kinds: wanted <= kinds) if wanted and stop_on_first else None,
     )
     out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
+    out.memory_model = mm
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
@@ -194,8 +215,8 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         for earlier in finding.prefix:
             replay(build, earlier, max_steps=max_steps, traced=False, shared=shared)
         replayed, _, _ = replay(build, choices, max_steps=max_steps, shared=shared)
-        tokens = [_token(scenario, variant, p, preemptive) for p in finding.prefix]
-        tokens.append(_token(scenario, variant, replayed.choices, preemptive))
+        tokens = [_token(scenario, variant, p, preemptive, mm) for p in finding.prefix]
+        tokens.append(_token(scenario, variant, replayed.choices, preemptive, mm))
         out.reports.append((finding, replayed, " ".join(tokens)))
     return out
 
@@ -247,6 +268,7 @@ def _summary_line(run):
     return (
         f"{run.scenario} --variant {run.variant}: {kinds} in {space}{pruned}, "
         f"{c.elapsed_s:.2f} s, strategy {run.strategy}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
+        + (f", memory model {run.memory_model}" if run.memory_model != "sc" else "")
     )
 
 
@@ -323,6 +345,12 @@ def check_cmd(
         help="Preemption model: full (CONFIG_PREEMPT) or none (CONFIG_PREEMPT_NONE); default: each variant's own. "
         "Declared outcomes are for the variant's own model.",
     ),
+    memory_model: str = typer.Option(
+        None,
+        "--memory-model",
+        help="Memory model: sc (sequentially consistent) or lkmm (the Linux-kernel memory model: stale "
+        "loads and reordered stores are the explorer's choices); default: each variant's own.",
+    ),
 ):
     """Explore schedules of a scenario and report what breaks."""
     if all_ and scenario:
@@ -336,6 +364,11 @@ def check_cmd(
     preemptive = _parse_preempt(preempt)
     if all_ and preemptive is not None:
         _fail("--preempt goes with a scenario, not with --all (declared outcomes are for each variant's own model)")
+    memory_model = _parse_memory_model(memory_model)
+    if all_ and memory_model is not None:
+        _fail(
+            "--memory-model goes with a scenario, not with --all (declared outcomes are for each variant's own model)"
+        )
     targets = []
     if all_:
         for s in SCENARIOS.values():
@@ -350,6 +383,7 @@ def check_cmd(
         "depth": depth,
         "lockdep": not no_lockdep,
         "preempt": preemptive,
+        "memory_model": memory_model,
     }
     console = make_console()
     runs = []
@@ -448,9 +482,9 @@ def replay_cmd(
     if variant is not None:
         _resolve(s.name, variant)
         target = s.variants[variant]
-    preempt = _preempt_of_token(sched)
+    preempt, mm = _params_of_token(sched)
     preemptive = s.preempt_of(target) if preempt is None else preempt
-    build = s.builder(target, preempt=preemptive)
+    build = s.builder(target, preempt=preemptive, memory_model=mm)
     steps = max_steps or s.max_steps
     start = time.perf_counter()
     shared = {}
@@ -468,6 +502,7 @@ def replay_cmd(
             "variant": target.name,
             "token_variant": sched.variant,
             "preempt": _preempt_name(preemptive),
+            "memory_model": mm,
             "diverged": strategy.diverged_at[1] if strategy.diverged_at else None,
             "steps": result.steps,
             "time_ns": result.time_ns,

@@ -25,7 +25,7 @@ class atomic_t:
     def __init__(self, name, counter=0, k=None):
         self.name = name
         self.counter = counter
-        self.k = k if k is not None and k.mm is not None else None
+        self.k = k if k is not None and k.memory is not None else None
 
     def __repr__(self):
         return f"{self.name}={self.counter}"
@@ -103,7 +103,7 @@ class bitmap:
     def __init__(self, name, bits=0, k=None):
         self.name = name
         self.bits = bits
-        self.k = k if k is not None and k.mm is not None else None
+        self.k = k if k is not None and k.memory is not None else None
 
     def __repr__(self):
         return f"{self.name}={self.bits:#x}"

@@ -81,7 +81,7 @@ class Kernel:
         self.kblockd_workqueue = None
         self.system_wq = None
         self.irq_descs = []
-        self.mm = make_memory_model(execution)  # None: sequentially consistent
+        self.memory = make_memory_model(execution)  # the memory model; None: sequentially consistent
         execution.wake_hook = self._select_task_rq
 
     def _select_task_rq(self, task):

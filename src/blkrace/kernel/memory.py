@@ -2,7 +2,7 @@
 sequential consistency (``sc``, the default) or a view-based model of the
 Linux-kernel memory model (``lkmm``, tools/memory-model/linux-kernel.cat).
 
-Under ``sc`` (``k.mm is None``) a load reads the latest store: the functions
+Under ``sc`` (``k.memory is None``) a load reads the latest store: the functions
 below are a declared access and an attribute, as before, and cost nothing more.
 
 Under ``lkmm`` every location keeps its modification order (``co``): a list of
@@ -361,7 +361,7 @@ class MemoryState:
 
 
 class KernelMemory:
-    """The memory model of one run of the kernel model (``k.mm``; None under sc)."""
+    """The memory model of one run of the kernel model (``k.memory``; None under sc)."""
 
     name = LKMM
 
@@ -471,7 +471,7 @@ def _rmw_sync(mm, obj, field, fn, order):
 async def mm_load(k, obj, field, order=ONCE, what=None):
     """A marked load of ``obj.field`` (READ_ONCE, smp_load_acquire, atomic_read...)."""
     await access(obj, READ)
-    mm = k.mm
+    mm = k.memory
     if mm is None:
         return getattr(obj, field)
     return await _load(mm, obj, field, order, what)
@@ -480,7 +480,7 @@ async def mm_load(k, obj, field, order=ONCE, what=None):
 async def mm_store(k, obj, field, val, order=ONCE):
     """A marked store (WRITE_ONCE, smp_store_release, atomic_set...)."""
     await access(obj, WRITE)
-    mm = k.mm
+    mm = k.memory
     if mm is None:
         setattr(obj, field, val)
         return
@@ -491,7 +491,7 @@ async def mm_rmw(k, obj, field, fn, order=MB):
     """An atomic read-modify-write: ``fn(old)`` gives the new value (None: no
     write, a failed cmpxchg).  Returns the old value."""
     await access(obj, WRITE)
-    mm = k.mm
+    mm = k.memory
     if mm is None:
         old = getattr(obj, field)
         new = fn(old)
@@ -551,7 +551,7 @@ def rcu_dereference(k, obj, field="value"):
 
 
 def _fence(k, fn):
-    mm = k.mm
+    mm = k.memory
     if mm is not None:
         fn(mm.state, mm.cpu())
 
@@ -573,14 +573,14 @@ def smp_wmb(k):
 
 def smp_mb__before_atomic(k):
     """smp_mb__before_atomic(): a full fence in front of the next RMW."""
-    mm = k.mm
+    mm = k.memory
     if mm is not None:
         mm.state.cpu(mm.cpu()).before_atomic = True
 
 
 def smp_mb__after_atomic(k):
     """smp_mb__after_atomic(): a full fence after the CPU's last RMW."""
-    mm = k.mm
+    mm = k.memory
     if mm is not None:
         cpu = mm.cpu()
         if mm.state.cpu(cpu).rmw_done:
@@ -594,13 +594,13 @@ def smp_mb__after_spinlock(k):
 
 def spin_acquire_order(k, lock):
     """The acquire half of spin_lock() (LKR is an Acquire): called by spinlock.py."""
-    mm = k.mm
+    mm = k.memory
     if mm is not None:
         mm.state.lock_acquire(mm.cpu(), lock)
 
 
 def spin_release_order(k, lock):
     """The release half of spin_unlock() (UL is a Release): called by spinlock.py."""
-    mm = k.mm
+    mm = k.memory
     if mm is not None:
         mm.state.lock_release(mm.cpu(), lock)

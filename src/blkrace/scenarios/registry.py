@@ -6,7 +6,14 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from blkrace.scenarios import blkcg_percpu_alloc, budget_rerun, hctx_drain, ipi_flush, nvme_mpath_freeze
+from blkrace.scenarios import (
+    blkcg_percpu_alloc,
+    budget_rerun,
+    hctx_drain,
+    ipi_flush,
+    nvme_mpath_freeze,
+    quiesce_order,
+)
 
 SCENARIOS = {
     s.name: s
@@ -16,6 +23,7 @@ SCENARIOS = {
         ipi_flush.SCENARIO,
         nvme_mpath_freeze.SCENARIO,
         blkcg_percpu_alloc.SCENARIO,
+        quiesce_order.SCENARIO,
     )
 }
 
