@@ -11,8 +11,7 @@ import pytest
 from blkrace.engine import Violation
 from blkrace.engine.campaign import explore, replay
 from blkrace.engine.strategy import make_strategy
-from blkrace.kernel import memory as M
-from blkrace.kernel import atomic as A
+from blkrace.kernel import atomic, memory
 from blkrace.kernel.boot import boot
 from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from blkrace.kernel.sched import task_run_on_cpu
@@ -56,14 +55,14 @@ def sb(fence):
         x, y = Var("x"), Var("y")
 
         async def p0(k):
-            await M.WRITE_ONCE(k, x, 1)
+            await memory.WRITE_ONCE(k, x, 1)
             fence(k)
-            r["a"] = await M.READ_ONCE(k, y)
+            r["a"] = await memory.READ_ONCE(k, y)
 
         async def p1(k):
-            await M.WRITE_ONCE(k, y, 1)
+            await memory.WRITE_ONCE(k, y, 1)
             fence(k)
-            r["b"] = await M.READ_ONCE(k, x)
+            r["b"] = await memory.READ_ONCE(k, x)
 
         return p0, p1
 
@@ -80,11 +79,11 @@ def both_zero(r):
 
 def test_store_buffering_needs_smp_mb():
     assert _found(sb(_none), "lkmm", both_zero)
-    assert not _found(sb(M.smp_mb), "lkmm", both_zero)
+    assert not _found(sb(memory.smp_mb), "lkmm", both_zero)
     assert not _found(sb(_none), "sc", both_zero)
 
 
-@pytest.mark.parametrize("fence", [M.smp_wmb, M.smp_rmb])
+@pytest.mark.parametrize("fence", [memory.smp_wmb, memory.smp_rmb])
 def test_store_buffering_is_not_fixed_by_rmb_or_wmb(fence):
     assert _found(sb(fence), "lkmm", both_zero)
 
@@ -94,12 +93,12 @@ def mp(store, load):
         data, flag = Var("data"), Var("flag")
 
         async def p0(k):
-            await M.WRITE_ONCE(k, data, 1)
+            await memory.WRITE_ONCE(k, data, 1)
             await store(k, flag)
 
         async def p1(k):
             r["flag"] = await load(k, flag)
-            r["data"] = await M.READ_ONCE(k, data)
+            r["data"] = await memory.READ_ONCE(k, data)
 
         return p0, p1
 
@@ -111,29 +110,29 @@ def stale_data(r):
 
 
 async def _once_store(k, v):
-    await M.WRITE_ONCE(k, v, 1)
+    await memory.WRITE_ONCE(k, v, 1)
 
 
 async def _release_store(k, v):
-    await M.smp_store_release(k, v, 1)
+    await memory.smp_store_release(k, v, 1)
 
 
 async def _wmb_store(k, v):
-    M.smp_wmb(k)
-    await M.WRITE_ONCE(k, v, 1)
+    memory.smp_wmb(k)
+    await memory.WRITE_ONCE(k, v, 1)
 
 
 async def _once_load(k, v):
-    return await M.READ_ONCE(k, v)
+    return await memory.READ_ONCE(k, v)
 
 
 async def _acquire_load(k, v):
-    return await M.smp_load_acquire(k, v)
+    return await memory.smp_load_acquire(k, v)
 
 
 async def _rmb_load(k, v):
-    val = await M.READ_ONCE(k, v)
-    M.smp_rmb(k)
+    val = await memory.READ_ONCE(k, v)
+    memory.smp_rmb(k)
     return val
 
 
@@ -150,64 +149,64 @@ def test_message_passing_needs_release_and_acquire():
 def test_value_returning_atomics_are_full_barriers_others_are_not():
     def program(rmw):
         def prog(k, r):
-            x, y = A.atomic_t("x", 0, k=k), A.atomic_t("y", 0, k=k)
+            x, y = atomic.atomic_t("x", 0, k=k), atomic.atomic_t("y", 0, k=k)
 
             async def p0(k):
                 await rmw(x)
-                r["a"] = await A.atomic_read(y)
+                r["a"] = await atomic.atomic_read(y)
 
             async def p1(k):
                 await rmw(y)
-                r["b"] = await A.atomic_read(x)
+                r["b"] = await atomic.atomic_read(x)
 
             return p0, p1
 
         return prog
 
-    assert _found(program(A.atomic_inc), "lkmm", both_zero)
-    assert not _found(program(A.atomic_inc_return), "lkmm", both_zero)
+    assert _found(program(atomic.atomic_inc), "lkmm", both_zero)
+    assert not _found(program(atomic.atomic_inc_return), "lkmm", both_zero)
 
 
 def test_bitops_ordering():
     def program(op):
         def prog(k, r):
-            x, y = A.bitmap("x", 0, k=k), A.bitmap("y", 0, k=k)
+            x, y = atomic.bitmap("x", 0, k=k), atomic.bitmap("y", 0, k=k)
 
             async def p0(k):
                 await op(0, x)
-                r["a"] = int(await A.test_bit(0, y))
+                r["a"] = int(await atomic.test_bit(0, y))
 
             async def p1(k):
                 await op(0, y)
-                r["b"] = int(await A.test_bit(0, x))
+                r["b"] = int(await atomic.test_bit(0, x))
 
             return p0, p1
 
         return prog
 
-    assert _found(program(A.set_bit), "lkmm", both_zero)
-    assert not _found(program(A.test_and_set_bit), "lkmm", both_zero)
+    assert _found(program(atomic.set_bit), "lkmm", both_zero)
+    assert not _found(program(atomic.test_and_set_bit), "lkmm", both_zero)
 
 
 def test_clear_bit_unlock_is_a_release():
     def program(unlock):
         def prog(k, r):
-            data, lock = Var("data"), A.bitmap("lock", 1, k=k)
+            data, lock = Var("data"), atomic.bitmap("lock", 1, k=k)
 
             async def p0(k):
-                await M.WRITE_ONCE(k, data, 1)
+                await memory.WRITE_ONCE(k, data, 1)
                 await unlock(0, lock)
 
             async def p1(k):
-                r["flag"] = int(not await M.smp_load_acquire(k, lock, "bits"))
-                r["data"] = await M.READ_ONCE(k, data)
+                r["flag"] = int(not await memory.smp_load_acquire(k, lock, "bits"))
+                r["data"] = await memory.READ_ONCE(k, data)
 
             return p0, p1
 
         return prog
 
-    assert _found(program(A.clear_bit), "lkmm", stale_data)
-    assert not _found(program(A.clear_bit_unlock), "lkmm", stale_data)
+    assert _found(program(atomic.clear_bit), "lkmm", stale_data)
+    assert not _found(program(atomic.clear_bit_unlock), "lkmm", stale_data)
 
 
 def test_spinlocks_order_critical_sections():
@@ -216,16 +215,16 @@ def test_spinlocks_order_critical_sections():
         lock = spinlock_t("l")
 
         async def p0(k):
-            await M.WRITE_ONCE(k, data, 1)
+            await memory.WRITE_ONCE(k, data, 1)
             await spin_lock(k, lock)
-            await M.WRITE_ONCE(k, flag, 1)
+            await memory.WRITE_ONCE(k, flag, 1)
             await spin_unlock(k, lock)
 
         async def p1(k):
             await spin_lock(k, lock)
-            r["flag"] = await M.READ_ONCE(k, flag)
+            r["flag"] = await memory.READ_ONCE(k, flag)
             await spin_unlock(k, lock)
-            r["data"] = await M.READ_ONCE(k, data)
+            r["data"] = await memory.READ_ONCE(k, data)
 
         return p0, p1
 
