@@ -136,8 +136,10 @@ class CpuView:
 
     def clone(self):
         c = CpuView.__new__(CpuView)
-        for s in CpuView.__slots__:
-            setattr(c, s, getattr(self, s))
+        c.coh, c.rb, c.wo, c.wb, c.wcv = self.coh, self.rb, self.wo, self.wb, self.wcv
+        c.pr, c.prg, c.pk, c.pkw = self.pr, self.prg, self.pk, self.pkw
+        c.ul, c.ulg, c.ulw = self.ul, self.ulg, self.ulw
+        c.rmw_done, c.before_atomic = self.rmw_done, self.before_atomic
         return c
 
     def key(self):
@@ -170,6 +172,7 @@ class MemoryState:
         self.cpus = {}  # cpu -> CpuView
         self.g = _EMPTY  # the global view strong fences agree on
         self.locks = {}  # lock -> (cv, gv) released with it
+        self.nmb = 0  # full fences so far
 
     # ------------------------------------------------------------ plumbing
 
@@ -180,6 +183,7 @@ class MemoryState:
         c.cpus = {cpu: v.clone() for cpu, v in self.cpus.items()}
         c.g = self.g
         c.locks = dict(self.locks)
+        c.nmb = self.nmb
         return c
 
     def key(self):
@@ -285,6 +289,7 @@ class MemoryState:
     # -------------------------------------------------------------- fences
 
     def smp_mb(self, cpu):
+        self.nmb += 1
         c = self.cpu(cpu)
         self.g = g = _join(self.g, _join(c.pk, c.coh))
         c.rb = _join(_join(c.rb, c.pr), g)

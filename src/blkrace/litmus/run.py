@@ -262,7 +262,7 @@ def _check_plain(test, code):
 
 
 class _Thread:
-    __slots__ = ("pc", "regs", "rview", "done", "ctrl", "nstores", "reads")
+    __slots__ = ("pc", "regs", "rview", "done", "ctrl", "nstores", "reads", "trace")
 
     def clone(self):
         t = _Thread.__new__(_Thread)
@@ -273,6 +273,7 @@ class _Thread:
         t.ctrl = self.ctrl
         t.nstores = self.nstores
         t.reads = self.reads
+        t.trace = self.trace
         return t
 
     def key(self):
@@ -312,16 +313,26 @@ def _join(a, b):
 
 
 class _State:
-    __slots__ = ("mem", "threads")
+    __slots__ = ("mem", "threads", "mbs")
 
     def clone(self):
         s = _State.__new__(_State)
         s.mem = self.mem.clone()
         s.threads = [t.clone() for t in self.threads]
+        s.mbs = self.mbs
         return s
 
     def key(self):
-        return (self.mem.key(), tuple(t.key() for t in self.threads))
+        """What the state is a function of: each process's executed instructions in
+        its execution order with the message each load read, each location's
+        coherence order, and the order of full fences (the global view's history).
+        Every view follows from these, so two interleavings that agree on them
+        reach the same state."""
+        return (
+            tuple(t.trace for t in self.threads),
+            tuple(tuple(m.task for m in ms) for ms in self.mem.hist.values()),
+            self.mbs,
+        )
 
 
 def _eval(e, t):
@@ -391,6 +402,15 @@ def _regs_of(e, out):
     return out
 
 
+def _rmw_value(op, old, vals):
+    """The value an RMW writes after reading ``old``; None: it does not write."""
+    if op == "xchg":
+        return vals[0]
+    if op == "cmpxchg":
+        return vals[1] if old == vals[0] else None
+    return _RMW_FN[op](old, vals[0])
+
+
 _RMW_FN = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -418,6 +438,7 @@ class Explorer:
         for loc in self.prog.locations:
             s.mem.history(loc, self.prog.init.get(loc, 0))
         s.threads = []
+        s.mbs = ()
         for i, code in enumerate(self.prog.code):
             t = _Thread()
             t.pc = 0
@@ -427,6 +448,7 @@ class Explorer:
             t.ctrl = _NODEP
             t.nstores = 0
             t.reads = ()
+            t.trace = ()
             _settle(code, t)
             s.threads.append(t)
         return s
@@ -492,6 +514,18 @@ class Explorer:
                 continue
             if op == "fence" and ins[1] in ("rmb", "wmb", "barrier", "rcu-lock", "rcu-unlock"):
                 continue
+            if op == "rmw" and ins[5] in ("once", "acquire") and j > t.pc:
+                # a relaxed or acquire RMW: nothing orders it after the pending loads
+                a = ins[2]
+                if a[0] == "reg" or a[1] in pending_locs or None in pending_locs:
+                    return
+                used = set()
+                for x in ins[4]:
+                    _regs_of(x, used)
+                if used & pending_regs:
+                    return
+                yield j
+                return
             if op == "store" and ins[3] in ("once", "plain") and j > t.pc:
                 a = ins[1]
                 if a[0] == "reg" or a[1] in pending_locs or None in pending_locs:
@@ -513,6 +547,8 @@ class Explorer:
             return range(len(mem.store_options(tid, loc, 0, order, self._store_dep(t, ins, dep)[0])))
         if op == "trylock":
             return range(len(self._trylock_options(mem, tid, t, ins)))
+        if op == "rmw":
+            return range(len(self._rmw_options(mem, tid, t, ins)))
         if op == "lock":
             loc, _ = _addr(ins[1], t)
             return [0] if mem.history(loc, 0)[-1].val == 0 else []
@@ -545,6 +581,8 @@ class Explorer:
         ins = code[j]
         mem = s.mem
         op = ins[0]
+        nmb = mem.nmb
+        nreads = len(t.reads)
         if j != t.pc:
             # a hoisted store: apply a skipped smp_wmb first (it orders the stores before it)
             for k in range(t.pc, j):
@@ -576,7 +614,7 @@ class Explorer:
             if j != t.pc:
                 what += " (issued before the po-earlier load)"
         elif op == "rmw":
-            what = self._rmw(s, t, tid, ins)
+            what = self._rmw(s, t, tid, ins, j, choice)
         elif op == "fence":
             kind = ins[1]
             if kind == "mb" or kind == "after-atomic" and mem.cpu(tid).rmw_done:
@@ -633,6 +671,9 @@ class Explorer:
             what = f"{ins[4]} = {t.regs[ins[1]]}"
         else:  # pragma: no cover - local instructions are settled eagerly
             raise AssertionError(op)
+        t.trace = t.trace + ((j, t.reads[-1][1] if len(t.reads) > nreads else None),)
+        if mem.nmb != nmb:
+            s.mbs = s.mbs + ((tid, len(t.trace)),)
         if j == t.pc:
             t.pc += 1
         else:
@@ -640,22 +681,43 @@ class Explorer:
         _settle(code, t)
         return what
 
-    def _rmw(self, s, t, tid, ins):
+    @staticmethod
+    def _rmw_options(mem, tid, t, ins):
+        """An RMW may read any message it can see whose successor in ``co`` is not
+        an RMW's write, and goes right after it (atomicity): (index read, succeeds)."""
+        _, dst, a, op, operands, order, ret, line, text = ins
+        loc, dep = _addr(a, t)
+        vals = [_eval(x, t)[0] for x in operands]
+        ms = mem.history(loc, 0)
+        pos = {m.task: i for i, m in enumerate(ms)}
+        o = _ORDERS[order]
+        out = []
+        for m in mem.load_options(tid, loc, 0, dep[0]):
+            if _rmw_value(op, m.val, vals) is None:
+                out.append((pos[m.task], False))  # a failed cmpxchg: a plain read
+        smem = mem
+        if o == MB or mem.cpu(tid).before_atomic:
+            smem = mem.clone()
+            smem.smp_mb(tid)
+        places = set(smem.store_options(tid, loc, 0, RELEASE if o == RELEASE else ONCE, dep[0]))
+        for m in smem.load_options(tid, loc, 0, dep[0]):
+            i = pos[m.task]
+            if _rmw_value(op, m.val, vals) is not None and i + 1 in places:
+                out.append((i, True))
+        return out
+
+    def _rmw(self, s, t, tid, ins, j, choice):
         _, dst, a, op, operands, order, ret, line, text = ins
         mem = s.mem
         loc, dep = _addr(a, t)
+        i, ok = self._rmw_options(mem, tid, t, ins)[choice]
         vals = [_eval(x, t) for x in operands]
-        m = mem.hist[loc][-1]
+        m = mem.hist[loc][i]
         old = m.val
-        if op == "xchg":
-            new = vals[0][0]
-        elif op == "cmpxchg":
-            new = vals[1][0] if old == vals[0][0] else None
-        else:
-            new = _RMW_FN[op](old, vals[0][0])
+        new = _rmw_value(op, old, [v for v, _ in vals])
         c = mem.cpu(tid)
-        t.reads = t.reads + ((t.pc, m.task),)
-        if new is None:
+        t.reads = t.reads + ((j, m.task),)
+        if not ok:
             hv = mem.load_commit(tid, m, ONCE)
         else:
             o = _ORDERS[order]
@@ -670,7 +732,7 @@ class Explorer:
                 tid,
                 loc,
                 new,
-                len(mem.hist[loc]),
+                i + 1,
                 RELEASE if o == RELEASE else ONCE,
                 d,
                 task=f"{tid}:{t.nstores}",
@@ -694,7 +756,7 @@ class Explorer:
     # ------------------------------------------------------------ outcomes
 
     def _signature(self, s):
-        rf = tuple(t.reads for t in s.threads)
+        rf = tuple(tuple(sorted(t.reads)) for t in s.threads)
         co = tuple((loc, tuple(m.task for m in ms)) for loc, ms in sorted(s.mem.hist.items()))
         return (rf, co)
 
