@@ -7,47 +7,57 @@ below are a declared access and an attribute, as before, and cost nothing more.
 
 Under ``lkmm`` every location keeps its modification order (``co``): a list of
 messages (value, writing CPU, step, and two views).  A view maps locations to
-timestamps in their ``co``.  Each CPU (an engine lane: tasks and interrupts of
-one CPU see that CPU's stores; a task that migrates passes a full barrier, as
-the scheduler's is) keeps:
+timestamps in their ``co``.  A message carries ``cv``, the stores
+cumul-fence-ordered before it (LKMM's ``cumul-fence``: release, smp_wmb,
+smp_mb, a lock handoff), and ``gv``, the stores some strong fence has made
+global before it (LKMM's ``pb``), passed on along happens-before.
+
+Each CPU (an engine lane: tasks and interrupts of one CPU see that CPU's
+stores; a task that migrates passes a full barrier, as the scheduler's is)
+keeps:
 
 * ``coh``: per location, the latest message it has read or written
   (coherence: CoRR, CoRW, CoWR, CoWW);
-* ``rb`` / ``wb``: lower bounds for its later loads / the view its later
-  stores carry, raised by fences (smp_rmb, smp_wmb, smp_mb), acquire loads
-  and lock acquisition (LKMM's ppo and hb: ``fence``, ``acq-po``,
-  ``po-unlock-lock-po``);
-* ``pr`` / ``pw``: what its past loads learned (the messages read and their
-  views) and its past stores (for smp_rmb, smp_wmb, release);
-* ``pk`` / ``pkw``: what has propagated to it (``prop``: messages read and
-  stored, with the writes cumul-fence-ordered before them), the part a strong
-  fence makes global.
+* ``pk`` / ``pkw``: what has propagated to it (``prop``: the messages it read
+  and stored with their ``cv``) / its own stores only (for smp_wmb);
+* ``pr`` / ``prg``: what its past loads learned (``ts``, ``cv`` and ``gv`` of
+  the messages read) / its global part;
+* ``rb``: the lower bound of its later loads, raised by smp_rmb (``pr``),
+  acquire (the message read), smp_mb and lock acquisition: a load ordered
+  after an event that saw a store cannot read older (``(prop minus id) & int``
+  in ``hb``);
+* ``wo``: the same for where its later stores may go in ``co``;
+* ``wb`` / ``wcv``: the ``gv`` / ``cv`` its later stores carry.
 
-A message carries ``view`` (what happens-before the store: a load ordered
-after reading it must not read older) and ``cv`` (what is cumul-fence-ordered
-before it: a strong fence of a CPU that has seen it makes that global).
-``smp_mb()`` joins the CPU's propagation knowledge into one global view ``g``
-and raises the CPU's bounds to ``g`` (pb: prop ; strong-fence ; hb*).  Strong
-fences are ordered by the interleaving itself.
+``smp_mb()`` joins what has propagated to the CPU into one global view ``g``
+and raises the CPU's bounds to it (``pb = prop ; strong-fence ; hb*``); the
+order of full fences is the interleaving's.
 
 The choices the weak model adds, owned by the explorer (engine ``choose``,
 so in the token, replayed and shrunk): which message a load reads among those
 at or after its bound (index 0 is the latest: shrinking leads back to SC), and
 where a plain or release store goes in ``co`` among the places after what its
-CPU has seen (index 0 is the end).  RMWs (atomics, bitops, cmpxchg, lock
-words) read the latest message and append (atomicity); no later store may be
-placed between an RMW and the message it read.  A choice is made only when
-there is more than one option.
+CPU has seen (index 0 is the end).  In model code RMWs (atomics, bitops,
+cmpxchg) read the latest message and append; no later store may be placed
+between an RMW and the message it read.  A choice is made only when there is
+more than one option.
 
-Not produced (named): load buffering from model code (a store issued before a
-po-earlier load; model code runs in program order and needs a load's value at
-once: the litmus interpreter does issue such stores, see blkrace.litmus);
-address, data and control dependencies in model code (the litmus interpreter
-tracks them per register); ``(prop \\ id) & int`` in hb; RCU's grace-period
-guarantee as a memory-ordering fact (synchronize_rcu() is modelled as
-waiting, not as ``rcu-fence``); plain-access data races (LKMM's ``data-race``
-flag); smp_mb__after_atomic() orders everything after the last RMW of the CPU,
-a little more than LKMM's ``po? ; [RMW] ; fencerel(After-atomic)``.
+Checked against herd7 with linux-kernel.cat: the kernel's 35 litmus tests and
+this project's own (tests/litmus), verdicts and execution counts.
+
+Not produced in model code (named): load buffering (a store issued before a
+po-earlier load: model code runs in program order and needs a load's value at
+once; the litmus interpreter does issue such stores, see blkrace.litmus); an
+RMW reading an older message than the latest (the interpreter does); address,
+data and control dependencies (the interpreter tracks them per register).
+Not modelled at all: RCU's grace-period guarantee as ordering
+(``rcu-fence``: synchronize_rcu() here waits for readers, it orders nothing
+by itself), SRCU's, plain-access data races (LKMM's ``data-race`` flag),
+``smp_mb__after_unlock_lock()``; smp_mb__after_atomic() orders everything
+after the CPU's last RMW, a little more than LKMM's
+``po? ; [RMW] ; fencerel(After-atomic)``; hb chains that return to a CPU
+through others carry only what strong fences made global (a CPU's own
+observations are not carried round), which no test here distinguishes.
 """
 
 from __future__ import annotations
