@@ -99,7 +99,7 @@ def _with(a, loc, ts):
 class Msg:
     """One store in a location's modification order."""
 
-    __slots__ = ("loc", "val", "ts", "gv", "cv", "cpu", "step", "rmw", "task", "hv")
+    __slots__ = ("loc", "val", "ts", "gv", "cv", "cpu", "step", "rmw", "task", "hv", "time")
 
     def __init__(self, loc, val, ts, gv, cv, cpu, step, task=""):
         self.loc = loc
@@ -112,6 +112,7 @@ class Msg:
         self.rmw = False  # the write half of an RMW: nothing goes between it and its read
         self.task = task
         self.hv = None  # an unlock's own stores before it (po-unlock-lock-po across a handoff)
+        self.time = 0  # virtual time of the store (kernel model)
 
     def __repr__(self):
         return f"<{self.val} @{self.ts} cpu{self.cpu}>"
@@ -224,13 +225,13 @@ class MemoryState:
 
     # --------------------------------------------------------------- loads
 
-    def load_options(self, cpu, loc, init, dep=_EMPTY):
-        """The messages a load may read, latest first."""
+    def load_options(self, cpu, loc, init, dep=_EMPTY, floor=0.0):
+        """The messages a load may read, latest first (none older than ``floor``)."""
         ms = self.history(loc, init)
         if not self.weak:
             return [ms[-1]]
         c = self.cpu(cpu)
-        bound = max(c.coh.get(loc, 0.0), c.rb.get(loc, 0.0), dep.get(loc, 0.0))
+        bound = max(c.coh.get(loc, 0.0), c.rb.get(loc, 0.0), dep.get(loc, 0.0), floor)
         out = []
         for m in reversed(ms):
             if m.ts < bound:
@@ -255,14 +256,14 @@ class MemoryState:
 
     # -------------------------------------------------------------- stores
 
-    def store_options(self, cpu, loc, init, order=ONCE, dep=_EMPTY):
+    def store_options(self, cpu, loc, init, order=ONCE, dep=_EMPTY, floor=0.0):
         """Where a store may go in ``co``: indices to insert at, the end first."""
         ms = self.history(loc, init)
         n = len(ms)
         if not self.weak:
             return [n]
         c = self.cpu(cpu)
-        bound = max(c.coh.get(loc, 0.0), c.wo.get(loc, 0.0), c.wb.get(loc, 0.0), dep.get(loc, 0.0))
+        bound = max(c.coh.get(loc, 0.0), c.wo.get(loc, 0.0), c.wb.get(loc, 0.0), dep.get(loc, 0.0), floor)
         if order == RELEASE:
             bound = max(bound, c.pr.get(loc, 0.0))
         out = [n]
@@ -362,6 +363,16 @@ class MemoryState:
             c.prg = _join(c.prg, gv)
             c.pk = _join(c.pk, cv)
 
+    def grace_period(self, cpu):
+        """An RCU or SRCU grace period ends on ``cpu``: every CPU has passed a
+        quiescent state, with a full barrier, since it began; what any CPU had
+        stored or seen is then global, and the caller is past a full fence."""
+        g = self.g
+        for c in self.cpus.values():
+            g = _join(g, _join(c.pk, c.coh))
+        self.g = g
+        self.smp_mb(cpu)
+
     def migrate(self, old, new):
         """A task moves between CPUs: the scheduler's full barriers on both,
         and the task keeps seeing what it saw (its own stores included)."""
@@ -384,6 +395,20 @@ class KernelMemory:
         self.ex = execution
         self.state = MemoryState(weak=True)
         self.lane_of = {}  # engine task -> the lane it last accessed memory from
+
+    def floor(self, loc):
+        """Stores propagate to every CPU before virtual time moves on: a message
+        stored before now hides every older one (LKMM has no time; the machine
+        drains its store buffers in far less than the model's clock resolution,
+        and without this a lockless reader could miss a store for ever)."""
+        ms = self.state.hist.get(loc)
+        if ms is None:
+            return 0.0
+        now = self.ex.now
+        for m in reversed(ms):
+            if m.time < now:
+                return m.ts
+        return 0.0
 
     def cpu(self):
         task = self.ex.current
@@ -419,7 +444,7 @@ def _describe(m):
 async def _load(mm, obj, field, order, what=None):
     st = mm.state
     cpu = mm.cpu()
-    opts = st.load_options(cpu, obj, getattr(obj, field))
+    opts = st.load_options(cpu, obj, getattr(obj, field), floor=mm.floor(obj))
     i = await choose(len(opts), f"reads-from {_label(obj, field)}") if len(opts) > 1 else 0
     m = opts[i]
     st.load_commit(cpu, m, order)
@@ -437,12 +462,12 @@ async def _store(mm, obj, field, val, order):
     cpu = mm.cpu()
     if order == MB:
         st.smp_mb(cpu)
-    opts = st.store_options(cpu, obj, getattr(obj, field), order)
+    opts = st.store_options(cpu, obj, getattr(obj, field), order, floor=mm.floor(obj))
     i = await choose(len(opts), f"co-place {_label(obj, field)}") if len(opts) > 1 else 0
     idx = opts[i]
     ms = st.hist[obj]
     after = ms[idx] if idx < len(ms) else None
-    st.store_commit(cpu, obj, val, idx, order, step=mm.ex.steps, task=mm.ex.current.name)
+    st.store_commit(cpu, obj, val, idx, order, step=mm.ex.steps, task=mm.ex.current.name).time = mm.ex.now
     setattr(obj, field, ms[-1].val)
     if after is not None and mm.ex.traced:
         mm.ex.event(
@@ -474,7 +499,7 @@ def _rmw_sync(mm, obj, field, fn, order):
         step=mm.ex.steps,
         task=mm.ex.current.name,
         rmw=True,
-    )
+    ).time = mm.ex.now
     setattr(obj, field, new)
     c.rmw_done = True
     c.before_atomic = False
@@ -605,6 +630,13 @@ def smp_mb__after_atomic(k):
 def smp_mb__after_spinlock(k):
     """smp_mb__after_spinlock(): a full fence after a lock acquisition."""
     smp_mb(k)
+
+
+def synchronize_rcu_order(k):
+    """The end of synchronize_rcu()/synchronize_srcu(): a grace period (called by rcu.py, srcu.py)."""
+    mm = k.memory
+    if mm is not None:
+        mm.state.grace_period(mm.cpu())
 
 
 def spin_acquire_order(k, lock):

@@ -9,6 +9,7 @@ synchronize_rcu() waits for the read-side sections open when it started
 from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.kernel.memory import synchronize_rcu_order
 from blkrace.kernel.sched import preempt_disable, preempt_enable, schedule_on
 
 
@@ -72,6 +73,7 @@ async def synchronize_rcu(k):
     await access(_state(k), SYNC)
     st, readers_before = _grace_period_start(k)
     await _wait_grace_period(k, st, readers_before, "synchronize_rcu")
+    synchronize_rcu_order(k)
 
 
 def call_rcu(k, func, *args, comm="rcuo"):
