@@ -50,17 +50,26 @@ async def _write(head, nonempty):
 
 
 async def list_add_tail(item, head):
-    await _write(head, True)
+    if head.k is None:
+        await access(head, WRITE)
+    else:
+        await mm_store(head.k, head, "nonempty", True, ONCE)
     head.items.append(item)
 
 
 async def list_add(item, head):
-    await _write(head, True)
+    if head.k is None:
+        await access(head, WRITE)
+    else:
+        await mm_store(head.k, head, "nonempty", True, ONCE)
     head.items.insert(0, item)
 
 
 async def list_del_init(item, head):
-    await _write(head, len(head.items) > 1)
+    if head.k is None:
+        await access(head, WRITE)
+    else:
+        await mm_store(head.k, head, "nonempty", len(head.items) > 1, ONCE)
     head.items.remove(item)
 
 
@@ -80,5 +89,8 @@ async def list_splice_tail_init(src, dst):
 
 
 async def list_pop_first(head):
-    await _write(head, len(head.items) > 1)
+    if head.k is None:
+        await access(head, WRITE)
+    else:
+        await mm_store(head.k, head, "nonempty", len(head.items) > 1, ONCE)
     return head.items.pop(0) if head.items else None
