@@ -27,6 +27,7 @@ from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
 from blkrace.interrupts import StopRequest, quiet_abandoned_coroutines, sigterm_as_interrupt
+from blkrace.kernel.memory import MEMORY_MODELS
 from blkrace.report import html as html_report
 from blkrace.report.jsondoc import check_document, replay_document, trace_of
 from blkrace.report.listing import render_list
@@ -65,6 +66,7 @@ class VariantRun:
     preemptive: bool = True
     reports: list = field(default_factory=list)  # (finding, replayed result, token)
     params: dict = field(default_factory=dict)  # the scenario parameters set on the command line
+    memory_model: str = "sc"
 
     @property
     def found_kinds(self):
@@ -87,6 +89,7 @@ class VariantRun:
             "seed": self.seed,
             "preempt": _preempt_name(self.preemptive),
             "params": dict(self.params),
+            "memory_model": self.memory_model,
             "schedules": c.schedules,
             "pruned": c.pruned,
             "exhausted": c.exhausted,
@@ -191,11 +194,13 @@ def _parse_preempt(value):
 SCENARIO_PARAM_PREFIX = "p."
 
 
-def _token(scenario, variant, choices, preemptive, params=None):
-    # The preemption model and the scenario's parameters are part of the
-    # run's identity: a token replays under the model it was found with,
-    # whatever the variant's defaults.
+def _token(scenario, variant, choices, preemptive, params=None, memory_model="sc"):
+    # The preemption and memory models and the scenario's parameters are part
+    # of the run's identity: a token replays under the models it was found
+    # with, whatever the variant's defaults.  No ``mm`` means sc.
     values = {"preempt": _preempt_name(preemptive)}
+    if memory_model != "sc":
+        values["mm"] = memory_model
     values.update({SCENARIO_PARAM_PREFIX + k: v for k, v in (params or {}).items()})
     return encode(
         Schedule(scenario.token_ref, variant.name, encode_params(values), fingerprint_of(scenario), tuple(choices))
@@ -203,20 +208,22 @@ def _token(scenario, variant, choices, preemptive, params=None):
 
 
 def _params_of_token(sched):
-    """(preemption model or None, scenario parameters) a token was made with."""
+    """(preemption model or None, scenario parameters, memory model) a token was made with."""
     try:
         values = decode_params(sched.params)
     except ParamsError as exc:
         _fail(f"bad token: {exc}")
-    preempt, params = None, {}
+    preempt, params, mm = None, {}, "sc"
     for key, value in values.items():
         if key == "preempt" and value in PREEMPT_MODELS:
             preempt = PREEMPT_MODELS[value]
+        elif key == "mm" and value in MEMORY_MODELS:
+            mm = value
         elif key.startswith(SCENARIO_PARAM_PREFIX) and len(key) > len(SCENARIO_PARAM_PREFIX):
             params[key[len(SCENARIO_PARAM_PREFIX) :]] = value
         else:
             _fail(f"bad token: unknown parameter {key + '=' + value!r}")
-    return preempt, params
+    return preempt, params, mm
 
 
 def _parse_param_options(items):
@@ -240,6 +247,12 @@ def _check_params(scenario, variant, params):
         _fail(str(exc))
 
 
+def _parse_memory_model(value):
+    if value is not None and value not in MEMORY_MODELS:
+        _fail(f"unknown memory model {value!r} (valid: {', '.join(MEMORY_MODELS)})")
+    return value
+
+
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
     strategy = _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
     lockdep = options.get("lockdep", True)
@@ -247,7 +260,8 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
     params = options.get("params") or {}
     _check_params(scenario, variant, params)
-    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive, params=params)
+    mm = options.get("memory_model") or scenario.memory_model_of(variant)
+    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive, params=params, memory_model=mm)
     stop = options.get("stop")
     # With a stop request installed, a signal ends the campaign between runs (blkrace/interrupts.py).
     explore_build = stop.guard(build) if stop is not None else build
@@ -273,7 +287,7 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     )
     out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
     out.params = dict(params)
-    out.params = dict(params)
+    out.memory_model = mm
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error" and not finding.prefix and not campaign.interrupted:
@@ -286,8 +300,8 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
         for earlier in finding.prefix:
             replay(build, earlier, max_steps=max_steps, traced=False, shared=shared)
         replayed, _, _ = replay(build, choices, max_steps=max_steps, shared=shared)
-        tokens = [_token(scenario, variant, p, preemptive, params) for p in finding.prefix]
-        tokens.append(_token(scenario, variant, replayed.choices, preemptive, params))
+        tokens = [_token(scenario, variant, p, preemptive, params, mm) for p in finding.prefix]
+        tokens.append(_token(scenario, variant, replayed.choices, preemptive, params, mm))
         out.reports.append((finding, replayed, " ".join(tokens)))
     return out
 
@@ -345,6 +359,7 @@ def _summary_line(run):
     return (
         f"{run.scenario} --variant {run.variant}: {kinds} in {space}{pruned}, "
         f"{c.elapsed_s:.2f} s, strategy {run.strategy}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
+        + (f", memory model {run.memory_model}" if run.memory_model != "sc" else "")
     )
 
 
@@ -462,6 +477,12 @@ def check_cmd(
         help="Timeline: window (the end of the run: the last steps of each CPU and of each blocked task; "
         "a short run whole), full or none. JSON carries every step unless none.",
     ),
+    memory_model: str = typer.Option(
+        None,
+        "--memory-model",
+        help="Memory model: sc (sequentially consistent) or lkmm (the Linux-kernel memory model: stale "
+        "loads and reordered stores are the explorer's choices); default: each variant's own.",
+    ),
 ):
     """Explore schedules of a scenario (a name, or a file ./my_race.py) and report what breaks."""
     if all_ and scenario:
@@ -480,6 +501,11 @@ def check_cmd(
     if all_ and params:
         _fail("--param goes with a scenario, not with --all")
     _html_check_writable(html_out)
+    memory_model = _parse_memory_model(memory_model)
+    if all_ and memory_model is not None:
+        _fail(
+            "--memory-model goes with a scenario, not with --all (declared outcomes are for each variant's own model)"
+        )
     targets = []
     if all_:
         scenarios, errors = registry.all_scenarios()
@@ -498,6 +524,7 @@ def check_cmd(
         "lockdep": not no_lockdep,
         "preempt": preemptive,
         "params": params,
+        "memory_model": memory_model,
     }
     for s, v in targets:
         _check_params(s, v, params)  # bad input before any exploration
@@ -626,11 +653,11 @@ def replay_cmd(
     if variant is not None:
         _resolve(s.name, variant)
         target = s.variants[variant]
-    preempt, params = _params_of_token(sched)
+    preempt, params, mm = _params_of_token(sched)
     preemptive = s.preempt_of(target) if preempt is None else preempt
     _html_check_writable(html_out)
     _check_params(s, target, params)
-    build = s.builder(target, preempt=preemptive, params=params)
+    build = s.builder(target, preempt=preemptive, params=params, memory_model=mm)
     steps = max_steps or s.max_steps_of(target)
     start = time.perf_counter()
     shared = {}
@@ -652,6 +679,7 @@ def replay_cmd(
             "variant": target.name,
             "token_variant": sched.variant,
             "preempt": _preempt_name(preemptive),
+            "memory_model": mm,
             "diverged": strategy.diverged_at[1] if strategy.diverged_at else None,
             "steps": result.steps,
             "time_ns": result.time_ns,
@@ -712,6 +740,20 @@ def _html_write(path, page):
         html_report.write(path, page())
     except html_report.PageWriteError as exc:
         _fail(str(exc))
+
+
+@app.command("litmus")
+def litmus_cmd(
+    files: list[str] = typer.Argument(..., help="C litmus tests (tools/memory-model/litmus-tests format)."),  # noqa: B008
+    memory_model: str = typer.Option("lkmm", "--memory-model", "-m", help="lkmm or sc."),
+    no_witness: bool = typer.Option(False, "--no-witness", help="Verdicts only, without the witness timeline."),
+):
+    """Run litmus tests through the kernel's memory model: herd7's Observation line for each."""
+    from blkrace.litmus import main as litmus_main
+
+    if memory_model not in MEMORY_MODELS:
+        _fail(f"unknown memory model {memory_model!r} (valid: {', '.join(MEMORY_MODELS)})")
+    raise typer.Exit(litmus_main(files, memory_model, witness=not no_witness))
 
 
 def version_callback(value: bool):

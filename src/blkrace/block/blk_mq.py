@@ -74,7 +74,7 @@ from blkrace.kernel.locking.percpu_ref import (
     percpu_ref_tryget_live,
 )
 from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock, synchronize_rcu
-from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
+from blkrace.kernel.locking.spinlock import spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore
 from blkrace.kernel.locking.srcu import srcu_read_lock, srcu_read_unlock, synchronize_srcu
 from blkrace.kernel.locking.wait import wait_event, wait_queue_head_t, wake_up
 from blkrace.kernel.machine import (
@@ -85,6 +85,7 @@ from blkrace.kernel.machine import (
     cpumask_test_cpu,
     smp_processor_id,
 )
+from blkrace.kernel.memory import ONCE, mm_load
 from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import in_interrupt, msleep, preempt_disable, preempt_enable
 from blkrace.kernel.smp import call_single_data, smp_call_function_single_async
@@ -240,6 +241,19 @@ QUIESCE_INSERT_RERUN = Patch(
 )
 
 
+QUIESCE_ORDERING = Patch(
+    "blk-mq-quiesce-ordering",
+    "6bda857bcbb8",
+    "block: fix ordering between checking QUEUE_FLAG_QUIESCED request adding (Muchun Song, 2024; Fixes: f4560ffe8cec)",
+)
+
+CONCURRENT_QUIESCE = Patch(
+    "blk-mq-concurrent-quiesce",
+    "e70feb8b3e68",
+    "blk-mq: support concurrent queue quiesce/unquiesce (Ming Lei, 2021): quiesce_depth under q->queue_lock",
+)
+
+
 FREEZE_LOCKDEP = Patch(
     "block-freeze-lockdep",
     "f1be1788a32e",
@@ -262,6 +276,13 @@ def blk_queue_enter_annotate(k, lockdep_map):
 # blk_queue_quiesced(), include/linux/blkdev.h
 def blk_queue_quiesced(q):
     return bool(q.queue_flags.bits >> QUEUE_FLAG_QUIESCED & 1)
+
+
+async def blk_queue_quiesced_lockless(q):
+    """blk_queue_quiesced(q): test_bit(QUEUE_FLAG_QUIESCED, &q->queue_flags), a
+    plain load that another CPU's blk_queue_flag_clear() races with (under
+    ``lkmm`` it may read a value that CPU has already overwritten)."""
+    return await test_bit(QUEUE_FLAG_QUIESCED, q.queue_flags)
 
 
 # hctx_lock(), block/blk-mq.c
@@ -517,16 +538,16 @@ async def __blk_mq_try_issue_directly(hctx, rq, bypass_insert, last):
     run_queue = True
     # The flag test is a read another CPU races with (the unquiescer's
     # clear): declared, so that the explorer may switch CPUs right here.
-    await access(q.queue_flags, READ)
-    if blk_mq_hctx_stopped(hctx) or blk_queue_quiesced(q):
+    if await blk_queue_quiesced_lockless(q) or blk_mq_hctx_stopped(hctx):
         # Quiesced: insert and leave it to blk_mq_unquiesce_queue()'s run.
         # But the unquiescer may clear the flag and find nothing pending
         # between this check and the insert below: the request then sits on
         # hctx->dispatch with nobody to run it.  2003ee8a9aa1 runs the queue
         # after the insert (blk_mq_run_hw_queue() checks quiesce again).  Its
         # companion 6bda857bcbb8 takes queue_lock in blk_mq_run_hw_queue()
-        # for the memory-ordering form of the race, which a sequentially
-        # consistent model cannot show.
+        # for the memory-ordering form of the race (the insert's store and
+        # the quiesce load, against the unquiescer's clear and its
+        # has_pending load: store buffering), which shows under ``lkmm``.
         run_queue = q.k.patched(QUIESCE_INSERT_RERUN)
         bypass_insert = False
     elif q.elevator is not None and not bypass_insert:
@@ -598,18 +619,37 @@ async def blk_mq_hctx_has_pending(hctx):
     """blk_mq_hctx_has_pending(): lockless looks at dispatch, ctx_map and the elevator."""
     if not await list_empty_careful(hctx.dispatch):
         return True
-    await access(hctx.ctx_map, READ)
-    if hctx.ctx_map.bits:
-        return True
+    if hctx.ctx_map.k is not None:
+        if await mm_load(hctx.ctx_map.k, hctx.ctx_map, "bits", ONCE):  # sbitmap_any_bit_set()
+            return True
+    else:
+        await access(hctx.ctx_map, READ)
+        if hctx.ctx_map.bits:
+            return True
     return await blk_mq_sched.blk_mq_sched_has_work(hctx)
+
+
+async def blk_mq_hw_queue_need_run(hctx):
+    """blk_mq_hw_queue_need_run(), block/blk-mq.c (split out by 6bda857bcbb8):
+    not quiesced, and something pending, under the dispatch RCU/SRCU."""
+    srcu_idx = await hctx_lock(hctx)
+    need_run = not await blk_queue_quiesced_lockless(hctx.queue) and await blk_mq_hctx_has_pending(hctx)
+    await hctx_unlock(hctx, srcu_idx)
+    return need_run
 
 
 async def blk_mq_run_hw_queue(hctx, async_):
     """blk_mq_run_hw_queue(), block/blk-mq.c: run if anything is pending."""
-    srcu_idx = await hctx_lock(hctx)
-    await access(hctx.queue.queue_flags, READ)
-    need_run = not blk_queue_quiesced(hctx.queue) and await blk_mq_hctx_has_pending(hctx)
-    await hctx_unlock(hctx, srcu_idx)
+    need_run = await blk_mq_hw_queue_need_run(hctx)
+    q = hctx.queue
+    if not need_run and q.k.patched(QUIESCE_ORDERING):
+        # "Synchronize with blk_mq_unquiesce_queue(), because we check if hw
+        # queue is quiesced locklessly above, we need the use ->queue_lock to
+        # make sure we see the up-to-date status to not miss rerunning the hw
+        # queue." (6bda857bcbb8)
+        flags = await spin_lock_irqsave(q.k, q.queue_lock)
+        need_run = await blk_mq_hw_queue_need_run(hctx)
+        await spin_unlock_irqrestore(q.k, q.queue_lock, flags)
     if need_run:
         await __blk_mq_delay_run_hw_queue(hctx, async_, 0)
 
@@ -1262,8 +1302,15 @@ async def blk_mq_unfreeze_queue_non_owner(q):
 async def blk_mq_quiesce_queue(q):
     """blk_mq_quiesce_queue(): no ->queue_rq runs or starts once this returns."""
     k = q.k
-    await access(q.queue_flags, WRITE)
-    q.queue_flags.bits |= 1 << QUEUE_FLAG_QUIESCED
+    # blk_mq_quiesce_queue_nowait(): blk_queue_flag_set(), under queue_lock
+    # with a quiesce depth since e70feb8b3e68.
+    concurrent = k.patched(CONCURRENT_QUIESCE)
+    if concurrent:
+        flags = await spin_lock_irqsave(k, q.queue_lock)
+        q.quiesce_depth += 1
+    await set_bit(QUEUE_FLAG_QUIESCED, q.queue_flags)
+    if concurrent:
+        await spin_unlock_irqrestore(k, q.queue_lock, flags)
     q.quiesce_owner = k.execution.current
     k.execution.event(f"{q.name}: quiesced")
     # "Note: this function does not prevent that the struct request end_io()
@@ -1283,10 +1330,21 @@ async def blk_mq_quiesce_queue(q):
 async def blk_mq_unquiesce_queue(q):
     """blk_mq_unquiesce_queue(): dispatch again, and run the hw queues."""
     k = q.k
-    await access(q.queue_flags, WRITE)
-    q.queue_flags.bits &= ~(1 << QUEUE_FLAG_QUIESCED)
+    if k.patched(CONCURRENT_QUIESCE):
+        # e70feb8b3e68: the last unquiesce clears the flag, under queue_lock.
+        flags = await spin_lock_irqsave(k, q.queue_lock)
+        q.quiesce_depth -= 1
+        run_queue = q.quiesce_depth == 0
+        if run_queue:
+            await clear_bit(QUEUE_FLAG_QUIESCED, q.queue_flags)  # blk_queue_flag_clear()
+        await spin_unlock_irqrestore(k, q.queue_lock, flags)
+        if not run_queue:
+            return
+    else:
+        await clear_bit(QUEUE_FLAG_QUIESCED, q.queue_flags)  # blk_queue_flag_clear()
     q.quiesce_owner = None
     k.execution.event(f"{q.name}: unquiesced")
+    # dispatch requests which are inserted during quiescing
     await blk_mq_run_hw_queues(q, True)
 
 

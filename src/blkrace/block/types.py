@@ -232,8 +232,8 @@ class blk_mq_hw_ctx:
         self.cpumask = cpumask(f"hctx{idx}->cpumask", cpus)
         self.ctxs = []
         self.nr_ctx = 0
-        self.ctx_map = bitmap(f"hctx{idx}->ctx_map")
-        self.dispatch = list_head(f"hctx{idx}->dispatch")
+        self.ctx_map = bitmap(f"hctx{idx}->ctx_map", k=q.k)
+        self.dispatch = list_head(f"hctx{idx}->dispatch", k=q.k)
         self.lock = spinlock_t(f"hctx{idx}->lock")
         self.state = bitmap(f"hctx{idx}->state")
         self.run_work = None
@@ -285,6 +285,8 @@ class request_queue:
         "io_lockdep_map",
         "q_lockdep_map",
         "quiesce_owner",
+        "quiesce_depth",
+        "queue_lock",
         "dying",
         "td",
         "cfqd",
@@ -300,7 +302,7 @@ class request_queue:
         self.queue_ctx = []
         self.elevator = None
         self.queuedata = None
-        self.queue_flags = bitmap(f"{name}->queue_flags")
+        self.queue_flags = bitmap(f"{name}->queue_flags", k=k)
         self.nr_requests = set_.queue_depth if set_ is not None else 0
         self.bios = []  # every bio submitted, for the end-of-run checks
         self.timed_out_bios = []  # bios whose request blk_mq_rq_timed_out() handled
@@ -323,6 +325,8 @@ class request_queue:
         self.io_lockdep_map = f"&{name}->q_usage_counter(io)"
         self.q_lockdep_map = f"&{name}->q_usage_counter(queue)"
         self.quiesce_owner = None
+        self.quiesce_depth = 0
+        self.queue_lock = spinlock_t(f"{name}->queue_lock", key="&q->queue_lock")
         self.dying = False
         self.td = None  # blk-throttle's throtl_data
         self.cfqd = None  # CFQ's cfq_data (its cgroup groups only)

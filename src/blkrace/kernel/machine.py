@@ -10,6 +10,7 @@ Kernel baseline: v5.8 (include/linux/cpumask.h, kernel/sched/core.c).
 from __future__ import annotations
 
 from blkrace.engine import READ, access
+from blkrace.kernel.memory import make_memory_model
 
 # Execution contexts, ordered: a higher one interrupts a lower one on its CPU.
 TASK, SOFTIRQ, HARDIRQ = 0, 1, 2
@@ -87,6 +88,7 @@ class Kernel:
         self.kblockd_workqueue = None
         self.system_wq = None
         self.irq_descs = []
+        self.memory = make_memory_model(execution)  # the memory model; None: sequentially consistent
         execution.wake_hook = self._select_task_rq
 
     def _select_task_rq(self, task):

@@ -6,6 +6,7 @@ from __future__ import annotations
 # shown under the model function that called them, not under the helper.
 _PRIMITIVE_FILES = (
     "blkrace/kernel/atomic.py",
+    "blkrace/kernel/memory.py",
     "blkrace/block/list.py",
     "blkrace/kernel/locking/spinlock.py",
     "blkrace/kernel/locking/wait.py",

@@ -92,6 +92,7 @@ class Variant:
     params: dict = field(default_factory=dict, hash=False, compare=False)
     limits: dict = field(default_factory=dict, hash=False, compare=False)  # engine limits this variant changes
     schedules: int | None = None  # its own default number of schedules
+    memory_model: str | None = None  # "sc" or "lkmm" (kernel.memory); None: the scenario's
 
 
 @dataclass
@@ -120,6 +121,8 @@ class Scenario:
     @property
     def token_ref(self):
         return self.ref or self.name
+
+    memory_model: str = "sc"  # the memory model of its runs, unless a variant says
 
     def preempt_of(self, variant):
         return self.preempt if variant.preempt is None else variant.preempt
@@ -158,21 +161,26 @@ class Scenario:
             values[name] = self.params[name].parse(name, text)
         return replace(variant, params=values)
 
+    def memory_model_of(self, variant):
+        return self.memory_model if variant.memory_model is None else variant.memory_model
+
     def build(self, execution, variant):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def builder(self, variant, lockdep=True, preempt=None, params=None):
+    def builder(self, variant, lockdep=True, preempt=None, params=None, memory_model=None):
         """The engine's build callable for one variant.  ``lockdep=False`` turns
         lockdep off for speed (a scenario's ``k.lockdep`` comes out None);
-        ``preempt`` overrides the variant's preemption model; ``params``
-        (name -> string) override its parameters."""
+        ``preempt`` overrides the variant's preemption model, ``memory_model``
+        its memory model; ``params`` (name -> string) override its parameters."""
         preemptive = self.preempt_of(variant) if preempt is None else preempt
+        mm = self.memory_model_of(variant) if memory_model is None else memory_model
         resolved = self.resolve(variant, params)
         limits = self.limits_of(variant)
 
         def build(execution):
             if not lockdep:
                 execution.shared["lockdep"] = None
+            execution.shared["memory_model"] = mm
             execution.set_preemptive(preemptive)
             execution.set_limits(**limits)
             self.build(execution, resolved)

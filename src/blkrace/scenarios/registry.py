@@ -11,7 +11,14 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from blkrace.scenarios import blkcg_percpu_alloc, budget_rerun, hctx_drain, ipi_flush, nvme_mpath_freeze
+from blkrace.scenarios import (
+    blkcg_percpu_alloc,
+    budget_rerun,
+    hctx_drain,
+    ipi_flush,
+    nvme_mpath_freeze,
+    quiesce_order,
+)
 from blkrace.scenarios.loader import LoadError, entry_point_scenarios, load_file, looks_like_file, sources_digest
 
 SCENARIOS = {
@@ -22,6 +29,7 @@ SCENARIOS = {
         ipi_flush.SCENARIO,
         nvme_mpath_freeze.SCENARIO,
         blkcg_percpu_alloc.SCENARIO,
+        quiesce_order.SCENARIO,
     )
 }
 

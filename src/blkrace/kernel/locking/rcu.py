@@ -11,6 +11,7 @@ Kernel baseline: v5.8 (kernel/rcu/tree.c for the grace periods).
 from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.kernel.memory import synchronize_rcu_order
 from blkrace.kernel.sched import preempt_disable, preempt_enable, schedule_on
 
 
@@ -77,6 +78,7 @@ async def synchronize_rcu(k):
     await access(_state(k), SYNC)
     st, readers_before = _grace_period_start(k)
     await _wait_grace_period(k, st, readers_before, "synchronize_rcu")
+    synchronize_rcu_order(k)
 
 
 # call_rcu(), kernel/rcu/tree.c

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
 from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
+from blkrace.kernel.memory import spin_acquire_order, spin_release_order
 from blkrace.kernel.sched import local_irq_restore, local_irq_save, preempt_disable, preempt_enable
 
 
@@ -37,12 +38,14 @@ async def spin_lock(k, lock):
     while lock.owner is not None:
         await lock.wq.park()
     lock.owner = k.current
+    spin_acquire_order(k, lock)
 
 
 # spin_unlock(), include/linux/spinlock.h
 async def spin_unlock(k, lock):
     await access(lock, SYNC)
     lock_release(k, lock.key)
+    spin_release_order(k, lock)
     lock.owner = None
     lock.wq.wake_one()
     preempt_enable(k)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
 from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
+from blkrace.kernel.memory import synchronize_rcu_order
 from blkrace.kernel.sched import schedule_on
 
 
@@ -60,3 +61,4 @@ async def synchronize_srcu(k, ssp):
     while readers_before():
         await schedule_on(k, gp, what="__synchronize_srcu")
     ssp.grace_periods.remove(gp)
+    synchronize_rcu_order(k)
