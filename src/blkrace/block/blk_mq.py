@@ -278,6 +278,7 @@ def blk_queue_quiesced(q):
     return bool(q.queue_flags.bits >> QUEUE_FLAG_QUIESCED & 1)
 
 
+# blk_queue_quiesced(), include/linux/blkdev.h
 async def blk_queue_quiesced_lockless(q):
     """blk_queue_quiesced(q): test_bit(QUEUE_FLAG_QUIESCED, &q->queue_flags), a
     plain load that another CPU's blk_queue_flag_clear() races with (under

@@ -149,6 +149,7 @@ async def clear_bit(nr, addr):
     addr.bits &= ~(1 << nr)
 
 
+# clear_bit_unlock(), include/asm-generic/bitops/lock.h
 async def clear_bit_unlock(nr, addr):
     """clear_bit_unlock(): clear_bit() with release ordering."""
     if addr.k is not None:

@@ -2,6 +2,9 @@
 sequential consistency (``sc``, the default) or a view-based model of the
 Linux-kernel memory model (``lkmm``, tools/memory-model/linux-kernel.cat).
 
+Kernel baseline: LKMM as of v5.8 (tools/memory-model/), the primitives'
+names as include/asm-generic/barrier.h and Documentation/atomic_t.txt give them.
+
 Under ``sc`` (``k.memory is None``) a load reads the latest store: the functions
 below are a declared access and an attribute, as before, and cost nothing more.
 
@@ -421,6 +424,7 @@ class KernelMemory:
         return lane
 
 
+# model: the memory model of one machine (sc or lkmm)
 def make_memory_model(execution):
     """The memory model a run was built with (``execution.shared["memory_model"]``)."""
     name = execution.shared.get("memory_model", SC)
@@ -508,6 +512,7 @@ def _rmw_sync(mm, obj, field, fn, order):
     return m.val
 
 
+# model: a marked load of a location, under the machine's memory model
 async def mm_load(k, obj, field, order=ONCE, what=None):
     """A marked load of ``obj.field`` (READ_ONCE, smp_load_acquire, atomic_read...)."""
     await access(obj, READ)
@@ -517,6 +522,7 @@ async def mm_load(k, obj, field, order=ONCE, what=None):
     return await _load(mm, obj, field, order, what)
 
 
+# model: a marked store to a location, under the machine's memory model
 async def mm_store(k, obj, field, val, order=ONCE):
     """A marked store (WRITE_ONCE, smp_store_release, atomic_set...)."""
     await access(obj, WRITE)
@@ -527,6 +533,7 @@ async def mm_store(k, obj, field, val, order=ONCE):
     await _store(mm, obj, field, val, order)
 
 
+# model: an atomic read-modify-write, under the machine's memory model
 async def mm_rmw(k, obj, field, fn, order=MB):
     """An atomic read-modify-write: ``fn(old)`` gives the new value (None: no
     write, a failed cmpxchg).  Returns the old value."""
@@ -564,27 +571,32 @@ async def smp_store_release(k, obj, val, field="value"):
     await mm_store(k, obj, field, val, RELEASE)
 
 
+# smp_store_mb(), include/asm-generic/barrier.h
 async def smp_store_mb(k, obj, val, field="value"):
     """smp_store_mb(): WRITE_ONCE() then smp_mb()."""
     await mm_store(k, obj, field, val, ONCE)
     smp_mb(k)
 
 
+# xchg(), include/asm-generic/atomic-instrumented.h
 async def xchg(k, obj, val, field="value", order=MB):
     """xchg() (and _relaxed/_acquire/_release by ``order``)."""
     return await mm_rmw(k, obj, field, lambda old: val, order)
 
 
+# cmpxchg(), include/asm-generic/atomic-instrumented.h
 async def cmpxchg(k, obj, old, new, field="value", order=MB):
     """cmpxchg(): fully ordered when it succeeds, a plain read when it fails."""
     return await mm_rmw(k, obj, field, lambda cur: new if cur == old else None, order)
 
 
+# rcu_assign_pointer(), include/linux/rcupdate.h
 def rcu_assign_pointer(k, obj, val, field="value"):
     """rcu_assign_pointer(): smp_store_release()."""
     return smp_store_release(k, obj, val, field)
 
 
+# rcu_dereference(), include/linux/rcupdate.h
 def rcu_dereference(k, obj, field="value"):
     """rcu_dereference(): READ_ONCE() plus an address dependency (not tracked in model code)."""
     return READ_ONCE(k, obj, field)
@@ -596,21 +608,25 @@ def _fence(k, fn):
         fn(mm.state, mm.cpu())
 
 
+# smp_mb(), include/asm-generic/barrier.h
 def smp_mb(k):
     """smp_mb(): a full (strong) fence."""
     _fence(k, MemoryState.smp_mb)
 
 
+# smp_rmb(), include/asm-generic/barrier.h
 def smp_rmb(k):
     """smp_rmb(): orders loads before it against loads after it."""
     _fence(k, MemoryState.smp_rmb)
 
 
+# smp_wmb(), include/asm-generic/barrier.h
 def smp_wmb(k):
     """smp_wmb(): orders stores before it against stores after it."""
     _fence(k, MemoryState.smp_wmb)
 
 
+# smp_mb__before_atomic(), include/asm-generic/barrier.h
 def smp_mb__before_atomic(k):
     """smp_mb__before_atomic(): a full fence in front of the next RMW."""
     mm = k.memory
@@ -618,6 +634,7 @@ def smp_mb__before_atomic(k):
         mm.state.cpu(mm.cpu()).before_atomic = True
 
 
+# smp_mb__after_atomic(), include/asm-generic/barrier.h
 def smp_mb__after_atomic(k):
     """smp_mb__after_atomic(): a full fence after the CPU's last RMW."""
     mm = k.memory
@@ -627,11 +644,13 @@ def smp_mb__after_atomic(k):
             mm.state.smp_mb(cpu)
 
 
+# smp_mb__after_spinlock(), include/linux/spinlock.h
 def smp_mb__after_spinlock(k):
     """smp_mb__after_spinlock(): a full fence after a lock acquisition."""
     smp_mb(k)
 
 
+# model: the ordering a grace period gives (synchronize_rcu(), kernel/rcu/tree.c)
 def synchronize_rcu_order(k):
     """The end of synchronize_rcu()/synchronize_srcu(): a grace period (called by rcu.py, srcu.py)."""
     mm = k.memory
@@ -639,6 +658,7 @@ def synchronize_rcu_order(k):
         mm.state.grace_period(mm.cpu())
 
 
+# model: the acquire ordering of spin_lock() (include/linux/spinlock.h)
 def spin_acquire_order(k, lock):
     """The acquire half of spin_lock() (LKR is an Acquire): called by spinlock.py."""
     mm = k.memory
@@ -646,6 +666,7 @@ def spin_acquire_order(k, lock):
         mm.state.lock_acquire(mm.cpu(), lock)
 
 
+# model: the release ordering of spin_unlock() (include/linux/spinlock.h)
 def spin_release_order(k, lock):
     """The release half of spin_unlock() (UL is a Release): called by spinlock.py."""
     mm = k.memory
