@@ -66,10 +66,11 @@ def test_the_buggy_variant_strands_a_request_on_hctx_dispatch(buggy):
     def first(function, task=None):
         return next(s["step"] for s in steps if function in frames(s) and task in (None, s["task"]))
 
+    stranded = v["message"].split(" from ")[1].split()[0]  # "bio:fio-N#0 from fio-N never completed: ..."
     stopped = first("blk_mq_stop_hw_queue")
-    seen = first("__blk_mq_try_issue_directly", "fio-2")
-    started = first("blk_mq_start_stopped_hw_queue")
-    inserted = first("blk_mq_request_bypass_insert", "fio-2")
+    seen = first("__blk_mq_try_issue_directly", stranded)
+    started = next(s["step"] for s in steps if "blk_mq_start_stopped_hw_queue" in frames(s) and s["step"] > seen)
+    inserted = first("blk_mq_request_bypass_insert", stranded)
     assert stopped < seen < started < inserted
 
 
