@@ -60,9 +60,9 @@ class ScheduleMismatch(Exception):
 
 
 class RunResult:
-    __slots__ = ("violations", "end_reason", "steps", "choices", "time_ns", "trace", "blocked")
+    __slots__ = ("violations", "end_reason", "steps", "choices", "time_ns", "trace", "blocked", "cut")
 
-    def __init__(self, violations, end_reason, steps, choices, time_ns, trace, blocked):
+    def __init__(self, violations, end_reason, steps, choices, time_ns, trace, blocked, cut=None):
         self.violations = violations
         self.end_reason = end_reason  # "quiescent", "stopped", "livelock", "pruned"
         self.steps = steps
@@ -72,6 +72,11 @@ class RunResult:
         # [(task name, lane, what it waits for, frames, state letter)] at the end: blocked
         # tasks ("D"), and runnable ones a held non-preemptible lane keeps off their CPU ("R")
         self.blocked = blocked
+        # Why the engine, not the strategy, decided part of this run (None: it
+        # did not): "step bound", "starvation" (fair from a rescue on),
+        # "timer starvation" (a timer passed over too long fired by itself).
+        # A search that met a cut run has not exhausted its space.
+        self.cut = cut
 
 
 class Execution:
@@ -110,6 +115,8 @@ class Execution:
         self._moved_at = 0  # the step of the last clock move
         self._spin_check_at = spin_steps or 0  # when to look again whether time passes
         self._fair = False  # set once the run spins (a starvation rescue): see run()
+        self.cut = None  # why the engine cut the explored space in this run: see RunResult.cut
+        self.clock_moves = 0  # clock events (chosen or not): how a strategy sees the ones it did not choose
         self.preemptive = True
         self._holders = {}  # lane -> [task, since_ns]: who has a non-preemptible lane
         self.hung_task_ns = hung_task_ns
@@ -326,6 +333,7 @@ class Execution:
                     opts, n, can_advance = [starving], 1, False
                     if not fair:
                         fair = self._fair = True
+                        self.cut = self.cut or "starvation"
                         self.event(
                             f"{starving.name} passed over for {self.max_starve_steps} steps: "
                             "the run spins; from here on the scheduler is fair"
@@ -420,12 +428,14 @@ class Execution:
                 return True
             if self.max_starve_steps is None or self.steps - self._moved_at <= self.max_starve_steps:
                 return False
+            self.cut = self.cut or "timer starvation"
             self._advance()
             return True
         if limit <= self.now:
             return False
         self.now = limit
         self._moved_at = self.steps
+        self.clock_moves += 1
         if self.traced:
             self._record("timer", None, None, "time passes")
         self._check_hung()
@@ -437,6 +447,7 @@ class Execution:
         timers = self.timers
         self.now = deadline
         self._moved_at = self.steps
+        self.clock_moves += 1
         prev = self.current
         while not self._stopped:
             timer = timers.next_timer()
@@ -572,6 +583,7 @@ class Execution:
         if deadline > self.now:
             self.now = deadline
         self._moved_at = self.steps
+        self.clock_moves += 1
         self._spin_check_at = self.steps + (self.spin_steps or 0)
         if self.traced:
             self._record("timer", None, None, "clock advances")
@@ -624,6 +636,7 @@ class Execution:
             )
         )
         self._end_reason = "livelock"
+        self.cut = self.cut or "step bound"
 
     def _model_error(self, task, exc, where=None):
         frames = frames_of_traceback(exc.__traceback__)
@@ -662,7 +675,9 @@ class Execution:
             held = self._holders.get(t.lane)
             if held is not None and held[0] is not t and not t.level:
                 blocked.append((t.name, t.lane, f"cpu{t.lane}, held by {held[0].name}", coroutine_stack(t.coro), "R"))
-        return RunResult(self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked)
+        return RunResult(
+            self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked, self.cut
+        )
 
     def wait_for_edges(self):
         """Edges task -> [tasks it waits for], for every blocked task."""
