@@ -81,6 +81,7 @@ class DPOR:
         self.pruned = 0
         self.races = 0  # races that asked for a backtrack point
         self.fallbacks = 0  # races no initial could reverse: every option was added
+        self.clock_skips = 0  # races with a clock that could not move there
 
     # ------------------------------------------------------------ protocol
 
@@ -331,6 +332,12 @@ class DPOR:
         if any(a in node.backtrack for a in initials):
             return
         usable = [a for a in initials if a in node.actors]
+        if not usable and initials == [_CLOCK]:
+            # The clock could not move before e (an interrupt pending, a task
+            # waiting too long): it is not co-enabled with e there, and the
+            # step that freed it is ordered before it.
+            self.clock_skips += 1
+            return
         if not usable:
             # No initial could run here (an ordering the events do not
             # show): every option, as classic DPOR does.
