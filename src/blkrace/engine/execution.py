@@ -46,6 +46,8 @@ from blkrace.engine.violations import StopRun, Violation
 _by_tid = attrgetter("tid")
 _by_ran_at = attrgetter("ran_at_step")
 
+_GONE = object()  # no trap to file: the task ended (or has not been sent to yet)
+
 # What a strategy's pick() may return besides an index: abandon this run
 # (a sleep-set-blocked path that can only repeat an explored one).
 PRUNE = -1
@@ -304,15 +306,15 @@ class Execution:
         max_steps = self.max_steps
         timers = self.timers
         runnable = self.runnable
-        eligible = self.eligible
-        drive = self._drive
+        eligible = self._eligible_options
+        file_trap = self._file_trap
         forced = getattr(self.strategy, "forced", None)
         traced = self.traced
         spin_steps = self.spin_steps
         preemptive = self.preemptive
         fair = self._fair
         while not self._stopped:
-            opts = [t for t in runnable if eligible(t)] if self._excl else runnable
+            opts = eligible() if self._excl else runnable
             n = len(opts)
             if n == 0:
                 can_advance = timers.live > 0
@@ -375,7 +377,31 @@ class Execution:
             task.steps += 1
             if not preemptive and not task.level:
                 self._lane_take(task)  # it has the CPU until it parks or gives it up
-            drive(task, value)
+            # _drive() inlined for the common case (the task declares its next
+            # access and stays runnable); every other outcome goes the slow way.
+            self.current = task
+            try:
+                msg = task.coro.send(value)
+            except ScheduleMismatch:
+                raise
+            except StopIteration:
+                self._exit(task)
+                msg = _GONE
+            except StopRun as stop:
+                self._exit(task)
+                self.stop(stop.violation)
+                msg = _GONE
+            except Exception as exc:  # noqa: BLE001 - any model exception is a finding
+                self._exit(task)
+                self._model_error(task, exc)
+                msg = _GONE
+            if msg is not _GONE:
+                if msg.__class__ is tuple and msg[0] == STEP and task.state is RUNNABLE:
+                    task.pending = msg
+                    if traced:
+                        task.park_site = coroutine_stack(task.coro)
+                else:
+                    file_trap(task, msg)
             task.ready_at = self.now
             task.ran_at_step = self.steps
             self.last = task
@@ -461,12 +487,37 @@ class Execution:
         if not self._stopped:
             self._check_hung()
 
-    def _drive(self, task, value):
-        """Send ``value`` into ``task`` and file the trap it yields next."""
+    def _eligible_options(self):
+        """The runnable tasks that may run now: eligible() over the run queue in one call."""
+        holders = self._holders
+        lanes = self._lanes
+        out = []
+        for t in self.runnable:
+            lane = t.lane
+            if holders and not t.level:
+                held = holders.get(lane)
+                if held is not None and held[0] is not t:
+                    continue
+            stack = lanes.get(lane)
+            if stack:
+                level = t.level
+                for owner, excl in stack:
+                    if owner is not t and level <= excl:
+                        break
+                else:
+                    out.append(t)
+                continue
+            out.append(t)
+        return out
+
+    def _drive(self, task, value, msg=_GONE):
+        """Send ``value`` into ``task`` and file the trap it yields next
+        (``msg``: the trap it has already yielded, to file without a send)."""
         self.current = task
         coro = task.coro
         try:
-            msg = coro.send(value)
+            if msg is _GONE:
+                msg = coro.send(value)
             while msg.__class__ is tuple and msg[0] == CHOOSE:
                 msg = coro.send(self._choose(task, msg))
         except StopIteration:
@@ -482,6 +533,15 @@ class Execution:
             self._exit(task)
             self._model_error(task, exc)
             return
+        self._file(task, msg)
+
+    def _file_trap(self, task, msg):
+        """The slow path of the loop's inlined send: a data choice, a block, a sleep, a bad trap."""
+        self._drive(task, None, msg)
+
+    def _file(self, task, msg):
+        """File the trap ``msg`` that ``task`` has just yielded."""
+        coro = task.coro
         if msg.__class__ is not tuple:
             self._exit(task)
             coro.close()
