@@ -6,7 +6,7 @@ from blkrace.engine.campaign import explore, replay
 from blkrace.engine.strategy import make_strategy
 from enginekit import build_abba, build_bug_on, build_lost_update, build_lost_wakeup, build_writers
 
-STRATEGIES = ["random", "pct", "dfs"]
+STRATEGIES = ["random", "pct", "dfs", "dpor"]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

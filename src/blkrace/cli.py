@@ -93,6 +93,8 @@ class VariantRun:
             "schedules": c.schedules,
             "pruned": c.pruned,
             "exhausted": c.exhausted,
+            "bound": c.bound,
+            "cut": c.cut,
             "interrupted": c.interrupted,
             "elapsed_s": round(c.elapsed_s, 4),
             "expected": sorted(self.expect),
@@ -353,14 +355,26 @@ def _print_variant_report(console, run, trace="window"):
 
 def _summary_line(run):
     c = run.campaign
-    space = "the bounded space is exhausted" if c.exhausted else f"{c.schedules} schedules"
     pruned = f" ({c.pruned} more pruned by sleep sets)" if c.pruned else ""
     kinds = ", ".join(run.found_kinds) or "no violation"
     return (
-        f"{run.scenario} --variant {run.variant}: {kinds} in {space}{pruned}, "
+        f"{run.scenario} --variant {run.variant}: {kinds}; {_space(c)}{pruned}, "
         f"{c.elapsed_s:.2f} s, strategy {run.strategy}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
         + (f", memory model {run.memory_model}" if run.memory_model != "sc" else "")
     )
+
+
+def _space(c):
+    """What a campaign explored: exhausted (and within which bound) or sampled."""
+    if c.exhausted:
+        if c.bound is None:
+            return f"the space is exhausted: {c.schedules} schedules, every interleaving of dependent steps"
+        return (
+            f"the bounded space is exhausted: {c.schedules} schedules, preemption bound {c.bound}, "
+            "every interleaving of dependent steps up to that bound"
+        )
+    cut = f" ({c.cut} runs cut by the engine's step or fairness bounds)" if c.cut else ""
+    return f"{c.schedules} schedules sampled, not exhausted{cut}"
 
 
 def _exit_code(runs, several):
@@ -386,7 +400,7 @@ def _all_table(runs, width=200):
         sched = (
             f"{first} of {c.schedules}"
             if first
-            else (f"{c.schedules} (exhausted)" if c.exhausted else str(c.schedules))
+            else (f"{c.schedules} (exhausted, bound {c.bound})" if c.exhausted else str(c.schedules))
         )
         expected = ", ".join(sorted(r.expect)) or "none"
         found = ", ".join(r.found_kinds) or "none"
@@ -455,7 +469,7 @@ def check_cmd(
         None, "--max-steps", parser=_int_option(10), help="Step bound per run (livelock beyond)."
     ),
     preemption_bound: int = typer.Option(
-        2, "--preemption-bound", parser=_int_option(0), help="DFS: most preemptions per run."
+        2, "--preemption-bound", parser=_int_option(0), help="DFS, DPOR: most preemptions per run."
     ),
     depth: int = typer.Option(3, "--depth", parser=_int_option(1), help="PCT: bug depth d."),
     no_lockdep: bool = typer.Option(

@@ -29,7 +29,13 @@ class CampaignResult:
     strategy: str
     runs: int = 0  # runs started
     pruned: int = 0  # runs abandoned by sleep sets (DFS)
-    exhausted: bool = False  # DFS explored the whole (bounded) space
+    # True only when an exhaustive strategy (dfs, dpor) ran out of runs and no
+    # run was cut by the engine (step bound, starvation rescue, a timer fired
+    # because it was passed over): what it proved is "every run within the
+    # preemption bound ``bound``" (None: no bound).
+    exhausted: bool = False
+    bound: int | None = None  # the exhaustive strategy's preemption bound
+    cut: int = 0  # runs the engine cut (RunResult.cut): the space explored is cut
     interrupted: bool = False
     elapsed_s: float = 0.0
     steps: int = 0
@@ -71,7 +77,7 @@ def explore(
     Stops early at the first finding (``stop_on_first``), or once
     ``stop_when(kinds found so far)`` is true.
     """
-    out = CampaignResult(strategy=strategy.name)
+    out = CampaignResult(strategy=strategy.name, bound=getattr(strategy, "bound", None))
     seen = set()
     shared = {}
     history = []  # choices of the runs that changed the campaign state, in order
@@ -81,10 +87,12 @@ def explore(
             before = _shared_version(shared)
             result, _ = run_once(build, strategy, index, max_steps=max_steps, shared=shared)
             if result is None:
-                out.exhausted = True
+                out.exhausted = out.cut == 0
                 break
             out.runs += 1
             out.steps += result.steps
+            if result.cut is not None:
+                out.cut += 1
             if result.end_reason == "pruned":
                 out.pruned += 1
             new = False
@@ -108,7 +116,7 @@ def explore(
                 break
         else:
             if getattr(strategy, "exhausted", False):
-                out.exhausted = True
+                out.exhausted = out.cut == 0
     except KeyboardInterrupt:
         out.interrupted = True
     out.elapsed_s = time.perf_counter() - start

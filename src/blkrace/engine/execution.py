@@ -46,6 +46,8 @@ from blkrace.engine.violations import StopRun, Violation
 _by_tid = attrgetter("tid")
 _by_ran_at = attrgetter("ran_at_step")
 
+_GONE = object()  # no trap to file: the task ended (or has not been sent to yet)
+
 # What a strategy's pick() may return besides an index: abandon this run
 # (a sleep-set-blocked path that can only repeat an explored one).
 PRUNE = -1
@@ -60,9 +62,9 @@ class ScheduleMismatch(Exception):
 
 
 class RunResult:
-    __slots__ = ("violations", "end_reason", "steps", "choices", "time_ns", "trace", "blocked")
+    __slots__ = ("violations", "end_reason", "steps", "choices", "time_ns", "trace", "blocked", "cut")
 
-    def __init__(self, violations, end_reason, steps, choices, time_ns, trace, blocked):
+    def __init__(self, violations, end_reason, steps, choices, time_ns, trace, blocked, cut=None):
         self.violations = violations
         self.end_reason = end_reason  # "quiescent", "stopped", "livelock", "pruned"
         self.steps = steps
@@ -72,6 +74,11 @@ class RunResult:
         # [(task name, lane, what it waits for, frames, state letter)] at the end: blocked
         # tasks ("D"), and runnable ones a held non-preemptible lane keeps off their CPU ("R")
         self.blocked = blocked
+        # Why the engine, not the strategy, decided part of this run (None: it
+        # did not): "step bound", "starvation" (fair from a rescue on),
+        # "timer starvation" (a timer passed over too long fired by itself).
+        # A search that met a cut run has not exhausted its space.
+        self.cut = cut
 
 
 class Execution:
@@ -110,6 +117,8 @@ class Execution:
         self._moved_at = 0  # the step of the last clock move
         self._spin_check_at = spin_steps or 0  # when to look again whether time passes
         self._fair = False  # set once the run spins (a starvation rescue): see run()
+        self.cut = None  # why the engine cut the explored space in this run: see RunResult.cut
+        self.clock_moves = 0  # clock events (chosen or not): how a strategy sees the ones it did not choose
         self.preemptive = True
         self._holders = {}  # lane -> [task, since_ns]: who has a non-preemptible lane
         self.hung_task_ns = hung_task_ns
@@ -313,15 +322,15 @@ class Execution:
         max_steps = self.max_steps
         timers = self.timers
         runnable = self.runnable
-        eligible = self.eligible
-        drive = self._drive
+        eligible = self._eligible_options
+        file_trap = self._file_trap
         forced = getattr(self.strategy, "forced", None)
         traced = self.traced
         spin_steps = self.spin_steps
         preemptive = self.preemptive
         fair = self._fair
         while not self._stopped:
-            opts = [t for t in runnable if eligible(t)] if self._excl else runnable
+            opts = eligible() if self._excl else runnable
             n = len(opts)
             if n == 0:
                 can_advance = timers.live > 0
@@ -342,6 +351,7 @@ class Execution:
                     opts, n, can_advance = [starving], 1, False
                     if not fair:
                         fair = self._fair = True
+                        self.cut = self.cut or "starvation"
                         self.event(
                             f"{starving.name} passed over for {self.max_starve_steps} steps: "
                             "the run spins; from here on the scheduler is fair"
@@ -385,7 +395,31 @@ class Execution:
             task.steps += 1
             if not preemptive and not task.level:
                 self._lane_take(task)  # it has the CPU until it parks or gives it up
-            drive(task, value)
+            # _drive() inlined for the common case (the task declares its next
+            # access and stays runnable); every other outcome goes the slow way.
+            self.current = task
+            try:
+                msg = task.coro.send(value)
+            except ScheduleMismatch:
+                raise
+            except StopIteration:
+                self._exit(task)
+                msg = _GONE
+            except StopRun as stop:
+                self._exit(task)
+                self.stop(stop.violation)
+                msg = _GONE
+            except Exception as exc:  # noqa: BLE001 - any model exception is a finding
+                self._exit(task)
+                self._model_error(task, exc)
+                msg = _GONE
+            if msg is not _GONE:
+                if msg.__class__ is tuple and msg[0] == STEP and task.state is RUNNABLE:
+                    task.pending = msg
+                    if traced:
+                        task.park_site = coroutine_stack(task.coro)
+                else:
+                    file_trap(task, msg)
             task.ready_at = self.now
             task.ran_at_step = self.steps
             self.last = task
@@ -438,12 +472,14 @@ class Execution:
                 return True
             if self.max_starve_steps is None or self.steps - self._moved_at <= self.max_starve_steps:
                 return False
+            self.cut = self.cut or "timer starvation"
             self._advance()
             return True
         if limit <= self.now:
             return False
         self.now = limit
         self._moved_at = self.steps
+        self.clock_moves += 1
         if self.traced:
             self._record("timer", None, None, "time passes")
         self._check_hung()
@@ -455,6 +491,7 @@ class Execution:
         timers = self.timers
         self.now = deadline
         self._moved_at = self.steps
+        self.clock_moves += 1
         prev = self.current
         while not self._stopped:
             timer = timers.next_timer()
@@ -468,12 +505,37 @@ class Execution:
         if not self._stopped:
             self._check_hung()
 
-    def _drive(self, task, value):
-        """Send ``value`` into ``task`` and file the trap it yields next."""
+    def _eligible_options(self):
+        """The runnable tasks that may run now: eligible() over the run queue in one call."""
+        holders = self._holders
+        lanes = self._lanes
+        out = []
+        for t in self.runnable:
+            lane = t.lane
+            if holders and not t.level:
+                held = holders.get(lane)
+                if held is not None and held[0] is not t:
+                    continue
+            stack = lanes.get(lane)
+            if stack:
+                level = t.level
+                for owner, excl in stack:
+                    if owner is not t and level <= excl:
+                        break
+                else:
+                    out.append(t)
+                continue
+            out.append(t)
+        return out
+
+    def _drive(self, task, value, msg=_GONE):
+        """Send ``value`` into ``task`` and file the trap it yields next
+        (``msg``: the trap it has already yielded, to file without a send)."""
         self.current = task
         coro = task.coro
         try:
-            msg = coro.send(value)
+            if msg is _GONE:
+                msg = coro.send(value)
             while msg.__class__ is tuple and msg[0] == CHOOSE:
                 msg = coro.send(self._choose(task, msg))
         except StopIteration:
@@ -489,6 +551,15 @@ class Execution:
             self._exit(task)
             self._model_error(task, exc)
             return
+        self._file(task, msg)
+
+    def _file_trap(self, task, msg):
+        """The slow path of the loop's inlined send: a data choice, a block, a sleep, a bad trap."""
+        self._drive(task, None, msg)
+
+    def _file(self, task, msg):
+        """File the trap ``msg`` that ``task`` has just yielded."""
+        coro = task.coro
         if msg.__class__ is not tuple:
             self._exit(task)
             coro.close()
@@ -590,6 +661,7 @@ class Execution:
         if deadline > self.now:
             self.now = deadline
         self._moved_at = self.steps
+        self.clock_moves += 1
         self._spin_check_at = self.steps + (self.spin_steps or 0)
         if self.traced:
             self._record("timer", None, None, "clock advances")
@@ -642,6 +714,7 @@ class Execution:
             )
         )
         self._end_reason = "livelock"
+        self.cut = self.cut or "step bound"
 
     def _model_error(self, task, exc, where=None):
         frames = frames_of_traceback(exc.__traceback__)
@@ -680,7 +753,9 @@ class Execution:
             held = self._holders.get(t.lane)
             if held is not None and held[0] is not t and not t.level:
                 blocked.append((t.name, t.lane, f"cpu{t.lane}, held by {held[0].name}", coroutine_stack(t.coro), "R"))
-        return RunResult(self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked)
+        return RunResult(
+            self.violations, self._end_reason, self.steps, self.choices, self.now, self.trace, blocked, self.cut
+        )
 
     def wait_for_edges(self):
         """Edges task -> [tasks it waits for], for every blocked task."""

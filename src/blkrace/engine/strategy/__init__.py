@@ -18,11 +18,12 @@ True abandons the run (the task is asleep in DFS terms).
 """
 
 from blkrace.engine.strategy.dfs import DFS
+from blkrace.engine.strategy.dpor import DPOR
 from blkrace.engine.strategy.pct import PCT
 from blkrace.engine.strategy.random_walk import RandomWalk
 from blkrace.engine.strategy.replay import Replay
 
-STRATEGIES = ("random", "pct", "dfs")
+STRATEGIES = ("random", "pct", "dfs", "dpor")
 
 
 def make_strategy(name, seed=0, **options):
@@ -33,7 +34,9 @@ def make_strategy(name, seed=0, **options):
         return PCT(seed, depth=options.get("depth", 3))
     if name == "dfs":
         return DFS(preemption_bound=options.get("preemption_bound", 2))
+    if name == "dpor":
+        return DPOR(preemption_bound=options.get("preemption_bound", 2))
     raise ValueError(f"unknown strategy {name!r} (valid: {', '.join(STRATEGIES)})")
 
 
-__all__ = ["DFS", "PCT", "RandomWalk", "Replay", "STRATEGIES", "make_strategy"]
+__all__ = ["DFS", "DPOR", "PCT", "RandomWalk", "Replay", "STRATEGIES", "make_strategy"]

@@ -66,14 +66,22 @@ class PCT:
         return best
 
     def _best(self, options, can_advance):
-        priority = self._priority
+        prio = self._prio
         best, best_prio = 0, -1.0
-        for i, task in enumerate(options):
-            p = priority(task.tid)
+        i = 0
+        for task in options:
+            p = prio.get(task.tid)
+            if p is None:
+                p = self._priority(task.tid)  # first sight: drawn in option order, as always
             if p > best_prio:
                 best, best_prio = i, p
-        if can_advance and priority(_CLOCK) > best_prio:
-            return len(options)
+            i += 1
+        if can_advance:
+            p = prio.get(_CLOCK)
+            if p is None:
+                p = self._priority(_CLOCK)
+            if p > best_prio:
+                return len(options)
         return best
 
     def choose(self, n):

@@ -1,0 +1,65 @@
+"""Which preemption bound an exhaustive strategy exhausts on each fixed variant in a time budget.
+
+For every variant that expects no violation, run the strategy at preemption
+bound 0, 1, 2, ... with ``--seconds`` (60) per bound, until one bound is not
+exhausted in time.  Prints per bound: schedules, seconds, and whether the
+space was exhausted, sampled (time ran out), or cut (the engine decided part
+of some run: step bound, starvation rescue, a timer passed over: such a space
+is never called exhausted).
+
+Run:  python bench/bench_dpor.py [--strategy dpor|dfs] [--seconds 60] [--max-bound 4]
+          [--scenario NAME] [--variant NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from blkrace.engine.campaign import explore
+from blkrace.engine.strategy import make_strategy
+from blkrace.scenarios.registry import SCENARIOS
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--strategy", default="dpor", choices=("dpor", "dfs"))
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--max-bound", type=int, default=4)
+    ap.add_argument("--scenario", default=None)
+    ap.add_argument("--variant", default=None)
+    args = ap.parse_args()
+    print(f"strategy {args.strategy}, {args.seconds:.0f} s per preemption bound, fixed variants")
+    for s in SCENARIOS.values():
+        if args.scenario and s.name != args.scenario:
+            continue
+        for v in s.variants.values():
+            if v.expect or (args.variant and v.name != args.variant):
+                continue
+            build = s.builder(v)
+            best = None
+            for bound in range(args.max_bound + 1):
+                strategy = make_strategy(args.strategy, preemption_bound=bound)
+                r = explore(
+                    build, strategy, 10**9, stop_on_first=False, max_steps=s.max_steps, time_limit_s=args.seconds
+                )
+                if r.exhausted:
+                    state = "exhausted"
+                elif getattr(strategy, "exhausted", False):
+                    state = f"explored, but {r.cut} runs cut: not exhausted"
+                else:
+                    state = f"not exhausted in {args.seconds:.0f} s" + (f" ({r.cut} runs cut)" if r.cut else "")
+                found = ", ".join(r.kinds()) or "nothing"
+                print(
+                    f"{s.name:18} {v.name:28} bound {bound}: {r.schedules:8d} schedules {r.elapsed_s:7.2f} s "
+                    f"{state}; found {found}",
+                    flush=True,
+                )
+                if not r.exhausted:
+                    break
+                best = bound
+            verdict = f"exhausted up to bound {best}" if best is not None else "no bound exhausted"
+            print(f"{s.name:18} {v.name:28} => {verdict} in {args.seconds:.0f} s per bound", flush=True)
+
+
+if __name__ == "__main__":
+    main()
