@@ -323,7 +323,8 @@ class Execution:
         timers = self.timers
         runnable = self.runnable
         eligible = self._eligible_options
-        file_trap = self._file_trap
+        file_trap = self._file
+        drive = self._drive
         forced = getattr(self.strategy, "forced", None)
         traced = self.traced
         spin_steps = self.spin_steps
@@ -418,6 +419,8 @@ class Execution:
                     task.pending = msg
                     if traced:
                         task.park_site = coroutine_stack(task.coro)
+                elif msg.__class__ is tuple and msg[0] == CHOOSE:
+                    drive(task, None, msg)
                 else:
                     file_trap(task, msg)
             task.ready_at = self.now
@@ -552,10 +555,6 @@ class Execution:
             self._model_error(task, exc)
             return
         self._file(task, msg)
-
-    def _file_trap(self, task, msg):
-        """The slow path of the loop's inlined send: a data choice, a block, a sleep, a bad trap."""
-        self._drive(task, None, msg)
 
     def _file(self, task, msg):
         """File the trap ``msg`` that ``task`` has just yielded."""

@@ -107,6 +107,11 @@ class DPOR:
         self._reads = {}  # oid -> reading events since that write
         self._pending = None  # (actor, key, node index, actors enabled before it)
         self._moves = execution.clock_moves
+        # The events before the node whose choice changed are those of the
+        # previous run, whose races that run has already filed: only their
+        # clocks are rebuilt.  Races are looked for from that node on.
+        self._fresh_at = len(self.path) - 1
+        self._fresh = self._fresh_at < 0
         return True
 
     def pick(self, options, can_advance):
@@ -114,6 +119,8 @@ class DPOR:
         if can_advance:
             opts.append((_CLOCK, None))
         self._observe([o[0] for o in opts])
+        if self._depth >= self._fresh_at:
+            self._fresh = True
         if self._depth < len(self.path):
             node = self.path[self._depth]
             if node.data or node.actors != [o[0] for o in opts]:
@@ -149,6 +156,8 @@ class DPOR:
         return False
 
     def choose(self, n):
+        if self._depth >= self._fresh_at:
+            self._fresh = True  # the step making this choice is new
         if self._depth < len(self.path):
             node = self.path[self._depth]
             if not node.data or node.options != n:
@@ -218,7 +227,7 @@ class DPOR:
                 eff = self.path[node_index].eff
                 if key is None or actor not in eff:
                     eff[actor] = key  # once dependent with all, for every data choice below
-                if disabled and not unknown:
+                if disabled and not unknown and self._fresh:
                     # Each task it took the CPU from could have run first.
                     for a in disabled:
                         self._add_backtrack(node_index, a, None)
@@ -267,7 +276,7 @@ class DPOR:
         vc[actor] = index
         # Races: a direct predecessor of another actor, not the one that
         # enabled this step, and not ordered before another direct one.
-        if direct:
+        if direct and self._fresh:
             preds = direct[:]
             if enabler is not None:
                 preds.append(enabler)
