@@ -76,5 +76,5 @@ def test_the_verdict_says_sampled_and_the_json_carries_exhausted_and_bound():
     assert text.returncode == 0, text.stderr
     assert "20 schedules sampled, not exhausted" in text.stdout
     out = subprocess.run([sys.executable, "-m", "blkrace", *args, "--json"], capture_output=True, text=True, env=env)
-    data = json.loads(out.stdout)
+    data = json.loads(out.stdout)["results"][0]
     assert data["strategy"] == "dpor" and data["exhausted"] is False and data["bound"] == 2
