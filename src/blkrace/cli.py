@@ -1,4 +1,4 @@
-"""The command line: list, check, replay.  Argument plumbing only.
+"""The command line: list, check, replay, findings.  Argument plumbing only.
 
 Exit status: 0 no violation (or, for several variants, every expectation
 held); 1 a violation found (or an expectation failed); 2 bad input; 3 an
@@ -18,16 +18,18 @@ from rich.table import Table
 
 from blkrace import __version__
 from blkrace.engine import ScheduleMismatch
-from blkrace.engine.campaign import Finding, explore, replay
+from blkrace.engine.campaign import Finding, replay
 from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
 from blkrace.report.text import make_console, render_finding, render_timeline
+from blkrace.scale import PORTFOLIO, ScaleError, default_jobs, findings_report, open_store, run_scaled
 from blkrace.scenarios.registry import SCENARIOS, get, model_fingerprint
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-DEFAULT_STRATEGY = "pct"
+DEFAULT_STRATEGY = PORTFOLIO
+CHECK_STRATEGIES = (PORTFOLIO, *STRATEGIES)
 
 app = typer.Typer(
     add_completion=False,
@@ -86,6 +88,7 @@ class VariantRun:
                     "token": token.split()[-1],
                     "prefix_tokens": token.split()[:-1],
                     "schedule_index": f.schedule_index,
+                    "found_by": getattr(f, "strategy", self.strategy),
                     "seconds_to_find": round(f.elapsed_s, 4),
                     "detail": _violation_of(f, res).detail,
                     "trace": [s.as_dict() for s in (res.trace if res else [])],
@@ -158,7 +161,8 @@ def _preempt_of_token(sched):
 
 
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
-    strategy = _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
+    if strategy_name != PORTFOLIO:
+        _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
     lockdep = options.get("lockdep", True)
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
@@ -173,17 +177,25 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
             progress(done, schedules)
 
     # Stop as soon as every expected kind was seen (or at the first finding
-    # when asked to); a clean variant explores the whole budget.
-    campaign = explore(
-        build,
-        strategy,
-        schedules,
-        stop_on_first=stop_on_first and not wanted,
-        max_steps=max_steps,
-        progress=on_progress,
-        stop_when=(lambda kinds: wanted <= kinds) if wanted and stop_on_first else None,
-    )
-    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
+    # when asked to); a clean variant explores the whole budget.  Units of
+    # work run here, in worker processes or on a Dask cluster (blkrace/scale.py).
+    try:
+        campaign = run_scaled(
+            scenario,
+            variant,
+            strategy_name=strategy_name,
+            schedules=schedules,
+            seed=seed,
+            stop_on_first=stop_on_first and not wanted,
+            want=wanted if wanted and stop_on_first else None,
+            max_steps=max_steps,
+            progress=on_progress,
+            options=options,
+            token_of=lambda choices: _token(scenario, variant, choices, preemptive),
+        )
+    except ScaleError as exc:
+        _fail(str(exc))
+    out = VariantRun(scenario.name, variant.name, campaign.strategy, seed, expect, allowed, campaign, preemptive)
     for finding in campaign.findings:
         choices = list(finding.choices)
         if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
@@ -214,7 +226,7 @@ def _print_variant_report(console, run):
         shown.add(finding.schedule_index)
         header = (
             f"{run.scenario} --variant {run.variant}: found at schedule {finding.schedule_index + 1} "
-            f"({run.strategy}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
+            f"({getattr(finding, 'strategy', '') or run.strategy}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
         )
         render_finding(console, finding, replayed, token, header)
     verdict = _summary_line(run)
@@ -304,7 +316,9 @@ def check_cmd(
     scenario: str = typer.Argument(None, help="Scenario name (see `blkrace list`)."),
     variant: str = typer.Option(None, "--variant", "-v", help="One variant; default: every variant of the scenario."),
     all_: bool = typer.Option(False, "--all", help="Every scenario and variant against its declared outcome."),
-    strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", "-s", help=f"One of: {', '.join(STRATEGIES)}."),
+    strategy: str = typer.Option(
+        DEFAULT_STRATEGY, "--strategy", "-s", help=f"One of: {', '.join(CHECK_STRATEGIES)} (several side by side)."
+    ),
     schedules: int = typer.Option(None, "--schedules", "-n", min=1, help="Runs to explore (default: the scenario's)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random strategies."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
@@ -322,14 +336,22 @@ def check_cmd(
         help="Preemption model: full (CONFIG_PREEMPT) or none (CONFIG_PREEMPT_NONE); default: each variant's own. "
         "Declared outcomes are for the variant's own model.",
     ),
+    jobs: int = typer.Option(
+        None, "--jobs", "-j", min=1, help="Worker processes (default: this machine's cores); same findings for any N."
+    ),
+    dask: str = typer.Option(None, "--dask", help="Run on a Dask distributed cluster: its scheduler's address."),
+    store: str = typer.Option(None, "--store", help="Campaign store (SQLite): explored units and findings."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the campaign of --store FILE where it stopped."),
 ):
     """Explore schedules of a scenario and report what breaks."""
     if all_ and scenario:
         _fail("give a scenario or --all, not both")
     if not all_ and not scenario:
         _fail("name a scenario (see `blkrace list`) or pass --all")
-    if strategy not in STRATEGIES:
-        _fail(f"unknown strategy {strategy!r} (valid: {', '.join(STRATEGIES)})")
+    if strategy not in CHECK_STRATEGIES:
+        _fail(f"unknown strategy {strategy!r} (valid: {', '.join(CHECK_STRATEGIES)})")
+    if resume and not store:
+        _fail("--resume continues the campaign of a store: give --store FILE")
     if all_ and variant:
         _fail("--variant goes with a scenario, not with --all")
     preemptive = _parse_preempt(preempt)
@@ -349,7 +371,15 @@ def check_cmd(
         "depth": depth,
         "lockdep": not no_lockdep,
         "preempt": preemptive,
+        "jobs": jobs or default_jobs(),
+        "dask": dask,
+        "resume": resume,
     }
+    if store:
+        try:
+            options["store"] = open_store(store)
+        except ScaleError as exc:
+            _fail(str(exc))
     console = make_console()
     runs = []
     interrupted = False
@@ -502,6 +532,40 @@ def replay_cmd(
     if any(v.kind == "model_error" for v in result.violations):
         raise typer.Exit(EXIT_MODEL_ERROR)
     raise typer.Exit(EXIT_FOUND if result.violations else EXIT_OK)
+
+
+@app.command("findings")
+def findings_cmd(
+    file: str = typer.Argument(..., help="A campaign store written by `blkrace check --store FILE`."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
+):
+    """List what a campaign store holds: schedules per strategy, findings by signature, first token and count."""
+    try:
+        campaigns = findings_report(file)
+    except ScaleError as exc:
+        _fail(str(exc))
+    if json_out:
+        print(json.dumps({"store": file, "campaigns": campaigns}))
+        raise typer.Exit(EXIT_FOUND if any(c["findings"] for c in campaigns) else EXIT_OK)
+    console = make_console()
+    for c in campaigns:
+        runs = sum(e["runs"] for e in c["explored"])
+        per = ", ".join(
+            f"{e['strategy']} {e['runs']}" + (" (exhausted)" if e["exhausted"] else "") for e in c["explored"]
+        )
+        console.print(f"[bold]{c['campaign']}[/bold]: {runs} of {c['schedules']} schedules ({per or 'none yet'})")
+        for f in c["findings"]:
+            console.print(
+                f"  {f['kind']}: {f['message']}  [{f['count']} run{'s' if f['count'] != 1 else ''}, first at "
+                f"schedule {f['schedule_index'] + 1} by {f['strategy']}]",
+                soft_wrap=True,
+            )
+            console.print(f"    signature {f['signature']}", soft_wrap=True)
+            if f["token"]:
+                console.print(f"    blkrace replay {f['token']}", soft_wrap=True)
+    if not campaigns:
+        console.print(f"{file}: no campaign yet")
+    raise typer.Exit(EXIT_FOUND if any(c["findings"] for c in campaigns) else EXIT_OK)
 
 
 class _Progress:
