@@ -8,6 +8,7 @@ exception inside model code; 130 interrupted (what was found is printed).
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -628,6 +629,10 @@ def main_callback(
     """blkrace: an executable, deterministic model of Linux blk-mq, and an explorer of its interleavings."""
 
 
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     """Console entry point: every error is one line and a distinct status, never a traceback."""
     # Typer runs on click (vendored in recent typer): its exceptions are told
@@ -636,6 +641,7 @@ def main(argv=None):
         argv = sys.argv[1:]
     if not argv:
         argv = ["--help"]
+    signal.signal(signal.SIGTERM, _sigterm)  # SIGTERM behaves like SIGINT: what was found is printed
     try:
         rv = app(args=argv, standalone_mode=False)
     except BadInput as exc:

@@ -199,13 +199,14 @@ class _Processes:
 
     name = "processes"
 
-    def __init__(self, jobs):
+    def __init__(self, jobs, preload=()):
         import multiprocessing
 
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if ctx.get_start_method() == "forkserver":
-            ctx.set_forkserver_preload(["blkrace.engine.parallel"])
+            # The server imports the model once; every worker forks from it.
+            ctx.set_forkserver_preload(["blkrace.engine.parallel", *preload])
         self.capacity = jobs
         self.pool = ctx.Pool(jobs, initializer=_worker_init, initargs=(os.getpid(),))
         self.results = queue.Queue()
@@ -333,7 +334,7 @@ def run_campaign(
                 and time.perf_counter() - perf_start > inline_s
                 and merger.next < len(units)
             ):
-                executor = _Processes(jobs)
+                executor = _Processes(jobs, preload=[make_build.__module__])
                 out.backend = executor.name
             # Submit in plan order, a little ahead of the merge point; a systematic
             # member's next unit waits for the frontier of the one before it.
