@@ -78,6 +78,7 @@ class VariantRun:
             "pruned": c.pruned,
             "exhausted": c.exhausted,
             "interrupted": c.interrupted,
+            "explored": getattr(c, "members", {}),  # runs per strategy of the portfolio
             "elapsed_s": round(c.elapsed_s, 4),
             "expected": sorted(self.expect),
             "allowed": sorted(self.allowed),
@@ -256,9 +257,11 @@ def _summary_line(run):
     space = "the bounded space is exhausted" if c.exhausted else f"{c.schedules} schedules"
     pruned = f" ({c.pruned} more pruned by sleep sets)" if c.pruned else ""
     kinds = ", ".join(run.found_kinds) or "no violation"
+    members = getattr(c, "members", {})
+    per = " (" + ", ".join(f"{k} {m['runs']}" for k, m in members.items()) + ")" if len(members) > 1 else ""
     return (
         f"{run.scenario} --variant {run.variant}: {kinds} in {space}{pruned}, "
-        f"{c.elapsed_s:.2f} s, strategy {run.strategy}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
+        f"{c.elapsed_s:.2f} s, strategy {run.strategy}{per}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
     )
 
 
