@@ -19,11 +19,18 @@ def run(*args, hashseed="0"):
     )
 
 
+def one_result(stdout):
+    """The one variant's result of `check --json` (the document has one shape for any count)."""
+    doc = json.loads(stdout)
+    assert doc["schema_version"] == 1 and doc["command"] == "check" and len(doc["results"]) == 1
+    return doc["results"][0]
+
+
 @pytest.fixture(scope="module")
 def buggy_json():
     proc = run("check", "budget-rerun", "--variant", "buggy", "--json", hashseed="1")
     assert proc.returncode == 1, proc.stderr
-    return json.loads(proc.stdout)
+    return one_result(proc.stdout)
 
 
 def test_list_names_every_variant():
@@ -69,7 +76,7 @@ def test_replay_in_another_process_gives_the_identical_trace(buggy_json):
 def test_check_fixed_is_clean():
     proc = run("check", "budget-rerun", "--variant", "fixed", "--schedules", "300", "--json")
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = one_result(proc.stdout)
     assert out["violations"] == [] and out["schedules"] == 300
 
 
@@ -135,7 +142,7 @@ def test_the_soft_lockup_and_its_token_carry_the_preemption_model():
     # --preempt full replays preemptible, whatever the variant's own model.
     proc = run("check", "nvme-mpath-freeze", "--variant", "start-queues-in-teardown", "--json")
     assert proc.returncode == 1, proc.stderr
-    out = json.loads(proc.stdout)
+    out = one_result(proc.stdout)
     assert out["preempt"] == "none" and out["expectation_held"]
     v = out["violations"][0]
     assert v["kind"] == "soft_lockup" and v["message"].startswith("BUG: soft lockup - CPU#")
@@ -143,7 +150,7 @@ def test_the_soft_lockup_and_its_token_carry_the_preemption_model():
     again = json.loads(run("replay", v["token"], "--json").stdout)
     assert [x["message"] for x in again["violations"]][0] == v["message"]
     proc = run("check", "nvme-mpath-freeze", "--variant", "buggy", "--preempt", "full", "--json")
-    out = json.loads(proc.stdout)
+    out = one_result(proc.stdout)
     assert out["preempt"] == "full" and "deadlock" in {x["kind"] for x in out["violations"]}
     token = next(x["token"] for x in out["violations"] if x["kind"] == "deadlock")
     replayed = run("replay", token, "--json")
@@ -173,7 +180,6 @@ def test_model_error_is_one_line_exit_3_and_keeps_findings(monkeypatch, capsys):
 
     broken = Broken("broken", "raises", "-", {"v": Variant("v", frozenset(), frozenset(), "raises")})
     monkeypatch.setitem(registry.SCENARIOS, "broken", broken)
-    monkeypatch.setattr(cli, "SCENARIOS", registry.SCENARIOS)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["check", "broken", "--variant", "v", "--schedules", "3"])
     assert exit_info.value.code == 3
@@ -187,7 +193,7 @@ def test_model_error_is_one_line_exit_3_and_keeps_findings(monkeypatch, capsys):
 def test_no_lockdep_finds_the_deadlock_without_the_report_and_its_token_replays():
     proc = run("check", "blkcg-percpu-alloc", "--variant", "buggy", "--no-lockdep", "--json")
     assert proc.returncode == 1, proc.stderr
-    out = json.loads(proc.stdout)
+    out = one_result(proc.stdout)
     kinds = {v["kind"] for v in out["violations"]}
     assert "deadlock" in kinds and "lockdep" not in kinds
     token = next(v["token"] for v in out["violations"] if v["kind"] == "deadlock")

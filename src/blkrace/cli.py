@@ -1,32 +1,42 @@
-"""The command line: list, check, replay, findings.  Argument plumbing only.
+"""The command line: list, check, replay.  Argument plumbing only.
 
 Exit status: 0 no violation (or, for several variants, every expectation
 held); 1 a violation found (or an expectation failed); 2 bad input; 3 an
-exception inside model code; 130 interrupted (what was found is printed).
+exception inside model code; 130 interrupted by SIGINT or SIGTERM (what was
+found is printed).
 """
 
 from __future__ import annotations
 
 import json
-import signal
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from blkrace import __version__
 from blkrace.engine import ScheduleMismatch
 from blkrace.engine.campaign import Finding, replay
+from blkrace.engine.params import ParamsError, decode_params, encode_params
 from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
 from blkrace.engine.token import Schedule, TokenError, decode, encode
 from blkrace.engine.violations import KINDS
-from blkrace.report.text import make_console, render_finding, render_timeline
+from blkrace.interrupts import StopRequest, quiet_abandoned_coroutines, sigterm_as_interrupt
+from blkrace.report import html as html_report
+from blkrace.report.jsondoc import check_document, replay_document, trace_of
+from blkrace.report.listing import render_list
+from blkrace.report.progress import CheckProgress
+from blkrace.report.text import TRACE_MODES, make_console, render_finding, render_timeline
 from blkrace.scale import PORTFOLIO, ScaleError, default_jobs, findings_report, open_store, run_scaled
-from blkrace.scenarios.registry import SCENARIOS, get, model_fingerprint
+from blkrace.scenarios import registry
+from blkrace.scenarios.base import ENGINE_LIMITS, ParamError, format_value
+from blkrace.scenarios.loader import LoadError
+from blkrace.scenarios.registry import fingerprint_of
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_STRATEGY = PORTFOLIO
@@ -56,6 +66,7 @@ class VariantRun:
     campaign: object = None
     preemptive: bool = True
     reports: list = field(default_factory=list)  # (finding, replayed result, token)
+    params: dict = field(default_factory=dict)  # the scenario parameters set on the command line
 
     @property
     def found_kinds(self):
@@ -63,10 +74,13 @@ class VariantRun:
 
     @property
     def expectation_held(self):
+        """True or False; None when the run was interrupted before it could tell."""
+        if self.campaign.interrupted:
+            return None
         found = set(self.found_kinds)
         return self.expect <= found and found <= self.expect | self.allowed
 
-    def as_json(self):
+    def as_json(self, trace="full"):
         c = self.campaign
         return {
             "scenario": self.scenario,
@@ -74,6 +88,7 @@ class VariantRun:
             "strategy": self.strategy,
             "seed": self.seed,
             "preempt": _preempt_name(self.preemptive),
+            "params": dict(self.params),
             "schedules": c.schedules,
             "pruned": c.pruned,
             "exhausted": c.exhausted,
@@ -89,11 +104,11 @@ class VariantRun:
                     "message": f.violation.message,
                     "token": token.split()[-1],
                     "prefix_tokens": token.split()[:-1],
-                    "schedule_index": f.schedule_index,
-                    "found_by": getattr(f, "strategy", self.strategy),
+                    "schedule": f.schedule_index + 1,
+                    "found_by": getattr(f, "strategy", "") or self.strategy,
                     "seconds_to_find": round(f.elapsed_s, 4),
                     "detail": _violation_of(f, res).detail,
-                    "trace": [s.as_dict() for s in (res.trace if res else [])],
+                    "trace": trace_of(res, trace),
                 }
                 for f, res, token in self.reports
             ],
@@ -112,11 +127,42 @@ def _fail(message):
     raise BadInput(message)
 
 
+def _shorten(message, word=60, line=400):
+    """A message that echoes a long argument keeps its head and says how long it was."""
+
+    def cut(m):
+        w = m.group(0)
+        return f"{w[:40]}…({len(w):,} characters)"
+
+    message = re.sub(rf"\S{{{word + 1},}}", cut, " ".join(str(message).split()))
+    return message if len(message) <= line else message[: line - 1] + "…"
+
+
+def _int_option(minimum=None):
+    """An integer option's parser: digits only (``1.0`` and ``1.5`` are refused alike)."""
+
+    def parse(value):
+        if isinstance(value, int):
+            number = value
+        elif re.fullmatch(r"[+-]?[0-9]{1,18}", str(value).strip()):
+            number = int(value)
+        else:
+            raise typer.BadParameter(f"{value!r} is not a whole number")
+        if minimum is not None and number < minimum:
+            raise typer.BadParameter(f"{number} is below the minimum, {minimum}")
+        return number
+
+    return parse
+
+
 def _resolve(scenario_name, variant_name):
+    # A built-in name, a scenario file (./my_race.py) or an installed plugin's.
     try:
-        scenario = get(scenario_name)
+        scenario = registry.resolve(scenario_name)
     except KeyError as exc:
         _fail(exc.args[0])
+    except LoadError as exc:
+        _fail(str(exc))
     if variant_name is not None and variant_name not in scenario.variants:
         _fail(f"unknown variant {variant_name!r} of {scenario.name} (valid: {', '.join(scenario.variants)})")
     return scenario
@@ -145,21 +191,57 @@ def _parse_preempt(value):
     return PREEMPT_MODELS[value]
 
 
-def _token(scenario, variant, choices, preemptive):
-    # The preemption model is part of the run's identity: a token replays
-    # under the model it was found with, whatever the variant's default.
-    params = f"preempt={_preempt_name(preemptive)}"
-    return encode(Schedule(scenario.name, variant.name, params, model_fingerprint(), tuple(choices)))
+# A scenario parameter's key in a token's params (run options have plain keys).
+SCENARIO_PARAM_PREFIX = "p."
 
 
-def _preempt_of_token(sched):
-    """The preemption model a token was made with; None for a token without one."""
-    for item in filter(None, sched.params.split(",")):
-        key, _, value = item.partition("=")
+def _token(scenario, variant, choices, preemptive, params=None):
+    # The preemption model and the scenario's parameters are part of the
+    # run's identity: a token replays under the model it was found with,
+    # whatever the variant's defaults.
+    values = {"preempt": _preempt_name(preemptive)}
+    values.update({SCENARIO_PARAM_PREFIX + k: v for k, v in (params or {}).items()})
+    return encode(
+        Schedule(scenario.token_ref, variant.name, encode_params(values), fingerprint_of(scenario), tuple(choices))
+    )
+
+
+def _params_of_token(sched):
+    """(preemption model or None, scenario parameters) a token was made with."""
+    try:
+        values = decode_params(sched.params)
+    except ParamsError as exc:
+        _fail(f"bad token: {exc}")
+    preempt, params = None, {}
+    for key, value in values.items():
         if key == "preempt" and value in PREEMPT_MODELS:
-            return PREEMPT_MODELS[value]
-        _fail(f"bad token: unknown parameter {item!r}")
-    return None
+            preempt = PREEMPT_MODELS[value]
+        elif key.startswith(SCENARIO_PARAM_PREFIX) and len(key) > len(SCENARIO_PARAM_PREFIX):
+            params[key[len(SCENARIO_PARAM_PREFIX) :]] = value
+        else:
+            _fail(f"bad token: unknown parameter {key + '=' + value!r}")
+    return preempt, params
+
+
+def _parse_param_options(items):
+    """``--param k=v`` options as a dict of strings (the scenario checks names and values)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            _fail(f"--param takes NAME=VALUE, not {item!r}")
+        if "," in value or "=" in value:
+            _fail(f"--param {key}: a value may not hold ',' or '=' ({value!r})")
+        out[key] = value
+    return out
+
+
+def _check_params(scenario, variant, params):
+    try:
+        return scenario.resolve(variant, params)
+    except ParamError as exc:
+        _fail(str(exc))
 
 
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
@@ -168,15 +250,20 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     lockdep = options.get("lockdep", True)
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
-    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive)
-    max_steps = options["max_steps"] or scenario.max_steps
+    params = options.get("params") or {}
+    _check_params(scenario, variant, params)
+    build = scenario.builder(variant, lockdep=lockdep, preempt=preemptive, params=params)
+    stop = options.get("stop")
+    # With a stop request installed, a signal ends the campaign between runs (blkrace/interrupts.py).
+    explore_build = stop.guard(build) if stop is not None else build
+    max_steps = options["max_steps"] or scenario.max_steps_of(variant)
     expect = variant.expect if lockdep else variant.expect - {"lockdep"}
     allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
     wanted = set(expect)
 
     def on_progress(done, nfound):
         if progress is not None:
-            progress(done, schedules)
+            progress(done, nfound)
 
     # Stop as soon as every expected kind was seen (or at the first finding
     # when asked to); a clean variant explores the whole budget.  Units of
@@ -192,23 +279,27 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
             want=wanted if wanted and stop_on_first else None,
             max_steps=max_steps,
             progress=on_progress,
-            options=options,
-            token_of=lambda choices: _token(scenario, variant, choices, preemptive),
+            options={**options, "preempt": preemptive, "params": params},
+            token_of=lambda choices: _token(scenario, variant, choices, preemptive, params),
         )
     except ScaleError as exc:
         _fail(str(exc))
     out = VariantRun(scenario.name, variant.name, campaign.strategy, seed, expect, allowed, campaign, preemptive)
+    out.params = dict(params)
     for finding in campaign.findings:
         choices = list(finding.choices)
-        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix:
-            choices = shrink(build, choices, finding.violation.origin, max_steps=max_steps)
+        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix and not campaign.interrupted:
+            try:
+                choices = shrink(explore_build, choices, finding.violation.origin, max_steps=max_steps)
+            except KeyboardInterrupt:
+                campaign.interrupted = True  # reported as found, unshrunk
         # A lockdep finding builds on the graph of earlier runs: replay them first.
         shared = {}
         for earlier in finding.prefix:
             replay(build, earlier, max_steps=max_steps, traced=False, shared=shared)
         replayed, _, _ = replay(build, choices, max_steps=max_steps, shared=shared)
-        tokens = [_token(scenario, variant, p, preemptive) for p in finding.prefix]
-        tokens.append(_token(scenario, variant, replayed.choices, preemptive))
+        tokens = [_token(scenario, variant, p, preemptive, params) for p in finding.prefix]
+        tokens.append(_token(scenario, variant, replayed.choices, preemptive, params))
         out.reports.append((finding, replayed, " ".join(tokens)))
     return out
 
@@ -217,7 +308,7 @@ def _severity(report):
     return (report[0].schedule_index, KINDS.index(report[0].violation.kind))
 
 
-def _print_variant_report(console, run):
+def _print_variant_report(console, run, trace="window"):
     c = run.campaign
     shown = set()
     # One report per run, headed by its most severe finding (a deadlock before the stalls it causes).
@@ -230,7 +321,7 @@ def _print_variant_report(console, run):
             f"{run.scenario} --variant {run.variant}: found at schedule {finding.schedule_index + 1} "
             f"({getattr(finding, 'strategy', '') or run.strategy}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
         )
-        render_finding(console, finding, replayed, token, header)
+        render_finding(console, finding, replayed, token, header, trace=trace)
     verdict = _summary_line(run)
     console.print()
     lockdep = [f for f, _, _ in run.reports if f.violation.kind == "lockdep"]
@@ -249,7 +340,13 @@ def _print_variant_report(console, run):
             )
     console.print(verdict)
     if c.interrupted:
-        console.print("[yellow]interrupted: the findings above are all that was found[/yellow]")
+        console.print(
+            Text(
+                f"interrupted after {c.schedules} schedules: the findings above are all that was found, "
+                "and the variant's expectation is not decided",
+                style="yellow",
+            )
+        )
 
 
 def _summary_line(run):
@@ -275,10 +372,13 @@ def _exit_code(runs, several):
     return EXIT_FOUND if runs[0].reports else EXIT_OK
 
 
-def _all_table(runs):
-    table = Table(title="blkrace check: every scenario and variant against its declared outcome", title_justify="left")
+def _all_table(runs, width=200):
+    """The summary of several variants: a table, or two lines per variant below 110 columns."""
+    title = "blkrace check: every scenario and variant against its declared outcome"
+    table = Table(title=title, title_justify="left")
     for col in ("scenario", "variant", "expected", "found", "schedules", "seconds", "held"):
         table.add_column(col, justify="right" if col in ("schedules", "seconds") else "left")
+    narrow = Text(title + "\n", style="bold")
     for r in runs:
         c = r.campaign
         first = min((f.schedule_index + 1 for f, _, _ in r.reports), default=None)
@@ -287,32 +387,50 @@ def _all_table(runs):
             if first
             else (f"{c.schedules} (exhausted)" if c.exhausted else str(c.schedules))
         )
-        table.add_row(
-            r.scenario,
-            r.variant,
-            ", ".join(sorted(r.expect)) or "none",
-            ", ".join(r.found_kinds) or "none",
-            sched,
-            f"{c.elapsed_s:.2f}",
-            "[green]yes[/green]" if r.expectation_held else "[bold red]NO[/bold red]",
-        )
+        expected = ", ".join(sorted(r.expect)) or "none"
+        found = ", ".join(r.found_kinds) or "none"
+        table.add_row(r.scenario, r.variant, expected, found, sched, f"{c.elapsed_s:.2f}", _held_cell(r))
+        held = _held_cell(r)
+        narrow.append(f"{held.plain:>11} ", style=held.style)
+        narrow.append(f"{r.scenario} {r.variant}\n", style="bold")
+        narrow.append(f"{'':>11} expected {expected}; found {found}; {sched} schedules, {c.elapsed_s:.2f} s\n")
+    if width < 110:
+        narrow.rstrip()
+        return narrow
     return table
 
 
+def _held_cell(run):
+    held = run.expectation_held
+    if held is None:
+        return Text("interrupted", style="yellow")
+    return Text("yes", style="green") if held else Text("NO", style="bold red")
+
+
 @app.command("list")
-def list_cmd():
+def list_cmd(
+    files: list[str] = typer.Argument(  # noqa: B008
+        None, help="Scenario files to list as well (./my_race.py); installed plugins are always listed."
+    ),
+):
     """List the scenarios, their variants and what each variant is expected to show."""
-    console = make_console()
-    table = Table(title="scenarios", title_justify="left")
-    for col in ("scenario", "variant", "patches", "expected", "what it shows"):
-        table.add_column(col, overflow="fold")
-    for s in SCENARIOS.values():
-        table.add_row(f"[bold]{s.name}[/bold]", "", "", "", s.summary)
-        for v in s.variants.values():
-            table.add_row(
-                "", v.name, ", ".join(sorted(v.patches)) or "-", ", ".join(sorted(v.expect)) or "none", v.summary
-            )
-    console.print(table)
+    scenarios, errors = registry.all_scenarios()
+    for ref in files or ():
+        scenarios.append(_resolve(ref, None))
+    render_list(make_console(), scenarios, settings=_scenario_settings)
+    for line in errors:
+        print(f"blkrace: warning: {line}", file=sys.stderr)
+
+
+def _scenario_settings(s):
+    """`blkrace list`'s lines on a scenario's parameters and the engine limits it changes."""
+    lines = [
+        f"--param {name}={format_value(p.default)}" + (f": {p.help}" if p.help else "") for name, p in s.params.items()
+    ]
+    changed = [f"{key}={getattr(s, key)}" for key, default in ENGINE_LIMITS.items() if getattr(s, key) != default]
+    if changed:
+        lines.append("engine limits: " + ", ".join(changed))
+    return lines
 
 
 @app.command("check")
@@ -323,14 +441,24 @@ def check_cmd(
     strategy: str = typer.Option(
         DEFAULT_STRATEGY, "--strategy", "-s", help=f"One of: {', '.join(CHECK_STRATEGIES)} (several side by side)."
     ),
-    schedules: int = typer.Option(None, "--schedules", "-n", min=1, help="Runs to explore (default: the scenario's)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random strategies."),
+    schedules: int = typer.Option(
+        None,
+        "--schedules",
+        "-n",
+        parser=_int_option(1),
+        help="Runs to explore (default: the scenario's).",
+    ),
+    seed: int = typer.Option(0, "--seed", parser=_int_option(), help="Seed of the random strategies."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Explore every schedule even after findings."),
     no_shrink: bool = typer.Option(False, "--no-shrink", help="Report findings as found, without shrinking."),
-    max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound per run (livelock beyond)."),
-    preemption_bound: int = typer.Option(2, "--preemption-bound", min=0, help="DFS: most preemptions per run."),
-    depth: int = typer.Option(3, "--depth", min=1, help="PCT: bug depth d."),
+    max_steps: int = typer.Option(
+        None, "--max-steps", parser=_int_option(10), help="Step bound per run (livelock beyond)."
+    ),
+    preemption_bound: int = typer.Option(
+        2, "--preemption-bound", parser=_int_option(0), help="DFS: most preemptions per run."
+    ),
+    depth: int = typer.Option(3, "--depth", parser=_int_option(1), help="PCT: bug depth d."),
     no_lockdep: bool = typer.Option(
         False, "--no-lockdep", help="Lockdep off, for speed; a variant's expected lockdep report is then not expected."
     ),
@@ -340,14 +468,28 @@ def check_cmd(
         help="Preemption model: full (CONFIG_PREEMPT) or none (CONFIG_PREEMPT_NONE); default: each variant's own. "
         "Declared outcomes are for the variant's own model.",
     ),
+    param: list[str] = typer.Option(  # noqa: B008
+        None, "--param", "-p", help="Set a scenario parameter, NAME=VALUE (see `blkrace list`); repeatable."
+    ),
+    html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
+    trace: str = typer.Option(
+        "window",
+        "--trace",
+        help="Timeline: window (the end of the run: the last steps of each CPU and of each blocked task; "
+        "a short run whole), full or none. JSON carries every step unless none.",
+    ),
     jobs: int = typer.Option(
-        None, "--jobs", "-j", min=1, help="Worker processes (default: this machine's cores); same findings for any N."
+        None,
+        "--jobs",
+        "-j",
+        parser=_int_option(1),
+        help="Worker processes (default: this machine's cores); the same findings for any N.",
     ),
     dask: str = typer.Option(None, "--dask", help="Run on a Dask distributed cluster: its scheduler's address."),
-    store: str = typer.Option(None, "--store", help="Campaign store (SQLite): explored units and findings."),
+    store: str = typer.Option(None, "--store", metavar="FILE", help="Campaign store (SQLite): units and findings."),
     resume: bool = typer.Option(False, "--resume", help="Continue the campaign of --store FILE where it stopped."),
 ):
-    """Explore schedules of a scenario and report what breaks."""
+    """Explore schedules of a scenario (a name, or a file ./my_race.py) and report what breaks."""
     if all_ and scenario:
         _fail("give a scenario or --all, not both")
     if not all_ and not scenario:
@@ -356,14 +498,22 @@ def check_cmd(
         _fail(f"unknown strategy {strategy!r} (valid: {', '.join(CHECK_STRATEGIES)})")
     if resume and not store:
         _fail("--resume continues the campaign of a store: give --store FILE")
+    _check_trace(trace)
     if all_ and variant:
         _fail("--variant goes with a scenario, not with --all")
     preemptive = _parse_preempt(preempt)
     if all_ and preemptive is not None:
         _fail("--preempt goes with a scenario, not with --all (declared outcomes are for each variant's own model)")
+    params = _parse_param_options(param)
+    if all_ and params:
+        _fail("--param goes with a scenario, not with --all")
+    _html_check_writable(html_out)
     targets = []
     if all_:
-        for s in SCENARIOS.values():
+        scenarios, errors = registry.all_scenarios()
+        for line in errors:
+            print(f"blkrace: warning: {line}", file=sys.stderr)
+        for s in scenarios:
             targets += [(s, v) for v in s.variants.values()]
     else:
         s = _resolve(scenario, variant)
@@ -375,6 +525,7 @@ def check_cmd(
         "depth": depth,
         "lockdep": not no_lockdep,
         "preempt": preemptive,
+        "params": params,
         "jobs": jobs or default_jobs(),
         "dask": dask,
         "resume": resume,
@@ -384,12 +535,15 @@ def check_cmd(
             options["store"] = open_store(store)
         except ScaleError as exc:
             _fail(str(exc))
+    for s, v in targets:
+        _check_params(s, v, params)  # bad input before any exploration
     console = make_console()
     runs = []
     interrupted = False
-    with _Progress(enabled=not json_out) as progress:
+    with CheckProgress() as progress, StopRequest() as stop:
+        options["stop"] = stop
         for s, v in targets:
-            n = schedules or s.default_schedules
+            n = schedules or s.schedules_of(v)
             task = progress.add(f"{s.name} {v.name}", n)
             try:
                 run = run_variant(
@@ -400,7 +554,7 @@ def check_cmd(
                     seed=seed,
                     stop_on_first=not keep_going,
                     do_shrink=not no_shrink,
-                    progress=lambda done, total, task=task: progress.update(task, done),
+                    progress=lambda done, found, task=task: progress.update(task, done, found),
                     options=options,
                 )
             except KeyboardInterrupt:
@@ -408,36 +562,54 @@ def check_cmd(
                 break
             runs.append(run)
             progress.done(task)
-            if run.campaign.interrupted:
+            if run.campaign.interrupted or stop.requested:
                 interrupted = True
                 break
-    if json_out:
-        if several:
-            print(json.dumps({"ok": all(r.expectation_held for r in runs), "results": [r.as_json() for r in runs]}))
-        elif runs:
-            print(json.dumps(runs[0].as_json()))
-    else:
-        for run in runs:
-            if not all_:
-                _print_variant_report(console, run)
-                continue
-            # --all is a summary: one line per finding, with the token to replay it.
-            for f, _, token in run.reports:
-                console.print(f"{run.scenario} --variant {run.variant}: {f.violation.kind}: {f.violation.message}")
-                console.print(f"  blkrace replay {token}", soft_wrap=True)
-        if several:
-            console.print()
-            console.print(_all_table(runs))
+    if interrupted:
+        quiet_abandoned_coroutines()
     code = _exit_code(runs, several) if runs else EXIT_INTERRUPTED
     if interrupted:
         code = EXIT_INTERRUPTED
+    if json_out:
+        started = {(r.scenario, r.variant) for r in runs}
+        skipped = [(s.name, v.name) for s, v in targets if (s.name, v.name) not in started]
+        doc = check_document(
+            [r.as_json(trace) for r in runs], exit_status=code, interrupted=interrupted, skipped=skipped
+        )
+        print(json.dumps(doc))
+    else:
+        for run in runs:
+            if not all_:
+                _print_variant_report(console, run, trace)
+                continue
+            # --all is a summary: one line per finding, with the token to replay it.
+            for f, _, token in run.reports:
+                by = f" ({f.strategy})" if getattr(f, "strategy", "") else ""
+                console.print(
+                    Text(f"{run.scenario} --variant {run.variant}: {f.violation.kind}{by}: {f.violation.message}")
+                )
+                console.print(Text(f"  blkrace replay {token}"), soft_wrap=True)
+        if several:
+            console.print()
+            console.print(_all_table(runs, console.width))
+        if interrupted:
+            console.print(
+                Text(f"interrupted: {len(targets) - len(runs)} of {len(targets)} variants not run", style="yellow")
+            )
+    if html_out:
+        command = " ".join(["blkrace check", scenario or "--all"] + (["--variant", variant] if variant else []))
+        _html_write(html_out, lambda: html_report.check_page(runs, command))
     for r in runs:
         for f, _, _ in r.reports:
             if f.violation.kind == "model_error":
-                print(
-                    f"blkrace: error: model error in {r.scenario}/{r.variant}: {f.violation.message}", file=sys.stderr
-                )
+                message = _shorten(f"model error in {r.scenario}/{r.variant}: {f.violation.message}", line=2000)
+                print(f"blkrace: error: {message}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def _check_trace(trace):
+    if trace not in TRACE_MODES:
+        _fail(f"unknown trace mode {trace!r} (valid: {', '.join(TRACE_MODES)})")
 
 
 @app.command("replay")
@@ -453,9 +625,14 @@ def replay_cmd(
         help="Replay on another variant of the same scenario (lenient: shows where the schedule diverges).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
-    max_steps: int = typer.Option(None, "--max-steps", min=10, help="Step bound of the run."),
+    max_steps: int = typer.Option(None, "--max-steps", parser=_int_option(10), help="Step bound of the run."),
+    trace: str = typer.Option(
+        "window", "--trace", help="Timeline: window (default), full or none. JSON carries every step unless none."
+    ),
+    html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
 ):
-    """Replay one schedule exactly, with its full trace."""
+    """Replay one schedule exactly, with its trace."""
+    _check_trace(trace)
     scheds = []
     for token in tokens:
         try:
@@ -463,16 +640,21 @@ def replay_cmd(
         except TokenError as exc:
             _fail(f"bad token: {exc}")
     sched = scheds[-1]
-    if sched.scenario not in SCENARIOS:
+    try:
+        s = registry.resolve(sched.scenario)
+    except KeyError:
         _fail(f"the token is for scenario {sched.scenario!r}, which this blkrace does not have")
-    s = SCENARIOS[sched.scenario]
+    except LoadError as exc:
+        _fail(f"the token is for scenario {sched.scenario!r}: {exc}")
     if sched.variant not in s.variants:
         _fail(f"the token is for variant {sched.variant!r} of {s.name}, which this blkrace does not have")
+    fingerprint = fingerprint_of(s)
     for other in scheds:
-        if other.fingerprint != model_fingerprint():
+        if other.fingerprint != fingerprint:
+            what = "the model or the scenario file" if s.source_files else "the model"
             _fail(
-                "the token was made with another version of the model (fingerprint "
-                f"{other.fingerprint.hex()}, this one is {model_fingerprint().hex()}); re-run `blkrace check`"
+                f"the token was made with another version of {what} (fingerprint "
+                f"{other.fingerprint.hex()}, this one is {fingerprint.hex()}); re-run `blkrace check`"
             )
         if (other.scenario, other.variant) != (sched.scenario, sched.variant):
             _fail("the tokens belong to different scenarios or variants; give one campaign's tokens in order")
@@ -481,10 +663,12 @@ def replay_cmd(
     if variant is not None:
         _resolve(s.name, variant)
         target = s.variants[variant]
-    preempt = _preempt_of_token(sched)
+    preempt, params = _params_of_token(sched)
     preemptive = s.preempt_of(target) if preempt is None else preempt
-    build = s.builder(target, preempt=preemptive)
-    steps = max_steps or s.max_steps
+    _html_check_writable(html_out)
+    _check_params(s, target, params)
+    build = s.builder(target, preempt=preemptive, params=params)
+    steps = max_steps or s.max_steps_of(target)
     start = time.perf_counter()
     shared = {}
     try:
@@ -495,6 +679,10 @@ def replay_cmd(
         _fail(f"the token does not replay on this model: {exc}")
     elapsed = time.perf_counter() - start
     token = " ".join(tokens)
+    if any(v.kind == "model_error" for v in result.violations):
+        code = EXIT_MODEL_ERROR
+    else:
+        code = EXIT_FOUND if result.violations else EXIT_OK
     if json_out:
         out = {
             "scenario": s.name,
@@ -507,17 +695,19 @@ def replay_cmd(
             "violations": [
                 {"kind": v.kind, "message": v.message, "detail": v.detail, "token": token} for v in result.violations
             ],
-            "trace": [st.as_dict() for st in result.trace],
+            "trace": trace_of(result, trace),
         }
-        print(json.dumps(out))
+        print(json.dumps(replay_document(out, exit_status=code)))
     else:
         console = make_console()
         if strategy.diverged_at:
             console.print(
-                f"[yellow]replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}[/yellow]"
+                Text(f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}", style="yellow")
             )
         if not result.violations:
-            render_timeline(result.trace, console, title=f"{s.name} --variant {target.name}: no violation")
+            render_timeline(
+                result.trace, console, title=f"{s.name} --variant {target.name}: no violation", trace_mode=trace
+            )
         ordered = sorted(result.violations, key=lambda v: KINDS.index(v.kind))
         if ordered:
             render_finding(
@@ -527,15 +717,22 @@ def replay_cmd(
                 token,
                 f"replayed {s.name} --variant {target.name}: {result.steps} steps, "
                 f"{result.time_ns / 1e6:.3f} ms virtual",
+                trace=trace,
             )
         console.print(
-            f"{s.name} --variant {target.name}: "
-            + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")
-            + f" ({result.steps} steps)"
+            Text(
+                f"{s.name} --variant {target.name}: "
+                + (", ".join(sorted({v.kind for v in result.violations})) or "no violation")
+                + f" ({result.steps} steps)"
+            )
         )
-    if any(v.kind == "model_error" for v in result.violations):
-        raise typer.Exit(EXIT_MODEL_ERROR)
-    raise typer.Exit(EXIT_FOUND if result.violations else EXIT_OK)
+    if html_out:
+        diverged = None
+        if strategy.diverged_at:
+            diverged = f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}"
+        command = f"blkrace replay {tokens[-1][:16]}…" + (f" --variant {target.name}" if lenient else "")
+        _html_write(html_out, lambda: html_report.replay_page(s.name, target.name, result, token, command, diverged))
+    raise typer.Exit(code)
 
 
 @app.command("findings")
@@ -548,73 +745,50 @@ def findings_cmd(
         campaigns = findings_report(file)
     except ScaleError as exc:
         _fail(str(exc))
+    code = EXIT_FOUND if any(c["findings"] for c in campaigns) else EXIT_OK
     if json_out:
         print(json.dumps({"store": file, "campaigns": campaigns}))
-        raise typer.Exit(EXIT_FOUND if any(c["findings"] for c in campaigns) else EXIT_OK)
+        raise typer.Exit(code)
     console = make_console()
     for c in campaigns:
         runs = sum(e["runs"] for e in c["explored"])
         per = ", ".join(
             f"{e['strategy']} {e['runs']}" + (" (exhausted)" if e["exhausted"] else "") for e in c["explored"]
         )
-        console.print(f"[bold]{c['campaign']}[/bold]: {runs} of {c['schedules']} schedules ({per or 'none yet'})")
+        console.print(
+            Text(f"{c['campaign']}: {runs} of {c['schedules']} schedules ({per or 'none yet'})", style="bold")
+        )
         for f in c["findings"]:
+            runs_word = "run" if f["count"] == 1 else "runs"
             console.print(
-                f"  {f['kind']}: {f['message']}  [{f['count']} run{'s' if f['count'] != 1 else ''}, first at "
-                f"schedule {f['schedule_index'] + 1} by {f['strategy']}]",
+                Text(
+                    f"  {f['kind']}: {f['message']}  [{f['count']} {runs_word}, first at schedule "
+                    f"{f['schedule_index'] + 1} by {f['strategy']}]"
+                ),
                 soft_wrap=True,
             )
-            console.print(f"    signature {f['signature']}", soft_wrap=True)
+            console.print(Text(f"    signature {f['signature']}"), soft_wrap=True)
             if f["token"]:
-                console.print(f"    blkrace replay {f['token']}", soft_wrap=True)
+                console.print(Text(f"    blkrace replay {f['token']}"), soft_wrap=True)
     if not campaigns:
-        console.print(f"{file}: no campaign yet")
-    raise typer.Exit(EXIT_FOUND if any(c["findings"] for c in campaigns) else EXIT_OK)
+        console.print(Text(f"{file}: no campaign yet"))
+    raise typer.Exit(code)
 
 
-class _Progress:
-    """A rich progress bar on stderr, shown only once a check has run for a second."""
+def _html_check_writable(path):
+    if path:
+        try:
+            html_report.check_writable(path)
+        except html_report.PageWriteError as exc:
+            _fail(str(exc))
 
-    def __init__(self, enabled):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.bar = None
-        self.start = time.perf_counter()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-        return False
-
-    def add(self, label, total):
-        self.label, self.total = label, total
-        return label
-
-    def update(self, task, done):
-        if not self.enabled:
-            return
-        if self.bar is None:
-            if time.perf_counter() - self.start < 1.0:
-                return
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                transient=True,
-                console=make_console(stderr=True),
-            )
-            self.bar.start()
-            self.ids = {}
-        if task not in self.ids:
-            self.ids[task] = self.bar.add_task(task, total=self.total)
-        self.bar.update(self.ids[task], completed=done)
-
-    def done(self, task):
-        if self.bar is not None and task in getattr(self, "ids", {}):
-            self.bar.update(self.ids[task], visible=False)
+def _html_write(path, page):
+    """Write the HTML report after the terminal one: a failure here loses nothing printed."""
+    try:
+        html_report.write(path, page())
+    except html_report.PageWriteError as exc:
+        _fail(str(exc))
 
 
 def version_callback(value: bool):
@@ -632,10 +806,6 @@ def main_callback(
     """blkrace: an executable, deterministic model of Linux blk-mq, and an explorer of its interleavings."""
 
 
-def _sigterm(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None):
     """Console entry point: every error is one line and a distinct status, never a traceback."""
     # Typer runs on click (vendored in recent typer): its exceptions are told
@@ -644,13 +814,14 @@ def main(argv=None):
         argv = sys.argv[1:]
     if not argv:
         argv = ["--help"]
-    signal.signal(signal.SIGTERM, _sigterm)  # SIGTERM behaves like SIGINT: what was found is printed
+    restore_sigterm = sigterm_as_interrupt()
     try:
         rv = app(args=argv, standalone_mode=False)
     except BadInput as exc:
-        print(f"blkrace: error: {exc}", file=sys.stderr)
+        print(f"blkrace: error: {_shorten(exc)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
+        quiet_abandoned_coroutines()
         print("blkrace: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - click's usage errors and exits
@@ -662,9 +833,11 @@ def main(argv=None):
         if hasattr(exc, "format_message"):
             ctx = getattr(exc, "ctx", None)
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            print(f"blkrace: error: {exc.format_message()}{hint}", file=sys.stderr)
+            print(f"blkrace: error: {_shorten(exc.format_message())}{hint}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
         raise
+    finally:
+        restore_sigterm()
     sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 

@@ -61,7 +61,8 @@ def run_scaled(
     """One variant's campaign; ``options`` as the command line gathers them."""
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
-    recipe = recipe_of(scenario, variant, lockdep=options.get("lockdep", True), preempt=preemptive)
+    params = options.get("params") or {}
+    recipe = recipe_of(scenario, variant, lockdep=options.get("lockdep", True), preempt=preemptive, params=params)
     members = members_of(
         strategy_name, seed, depth=options.get("depth", 3), preemption_bound=options.get("preemption_bound", 2)
     )
@@ -69,7 +70,7 @@ def run_scaled(
     store = options.get("store")
     try:
         if store is not None:
-            params = {
+            settings = {
                 "recipe": recipe,
                 "members": [m.as_dict() for m in members],
                 "schedules": schedules,
@@ -78,7 +79,7 @@ def run_scaled(
                 "max_steps": max_steps,
             }
             campaign = store.campaign(
-                f"{scenario.name}/{variant.name}", params, resume=options.get("resume", False), token_of=token_of
+                f"{scenario.token_ref}/{variant.name}", settings, resume=options.get("resume", False), token_of=token_of
             )
         return run_campaign(
             build_of,
@@ -93,6 +94,7 @@ def run_scaled(
             max_steps=max_steps,
             progress=progress,
             strategy_name=strategy_name if strategy_name == PORTFOLIO else None,
+            stop=options.get("stop"),
         )
     except (CampaignError, StoreError, RecipeError) as exc:
         raise ScaleError(str(exc)) from None

@@ -139,6 +139,7 @@ def blk_mq_init_queue(k, set_, name, cpu_map):
     init_queue_usage(q)
     set_.queues.append(q)
     for tags in set_.tags:
+        tags.bitmap_tags.k = q.k  # the tag set's queues share one kernel
         for ws in tags.bitmap_tags.ws:
             # Tags held by requests stuck behind a quiesced queue come back
             # only when whoever quiesced it unquiesces: that is whom a tag
@@ -192,7 +193,7 @@ def blk_mq_alloc_tag_set(set_, name="tags"):
 def blk_mq_alloc_sched_tags(q, nr_requests):
     """blk_mq_sched_alloc_tags(): per-hctx scheduler tags and static requests."""
     for hctx in q.queue_hw_ctx:
-        tags = blk_mq_init_tags(f"{hctx.name}->sched_tags", nr_requests)
+        tags = blk_mq_init_tags(f"{hctx.name}->sched_tags", nr_requests, q.k)
         tags.static_rqs = [request(f"{q.name}.rq{hctx.queue_num}.{i}", q) for i in range(nr_requests)]
         hctx.sched_tags = tags
     q.nr_requests = nr_requests

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from blkrace.block import sbitmap
 from blkrace.block.types import BLK_MQ_NO_TAG, BLK_MQ_REQ_INTERNAL, BLK_MQ_REQ_NOWAIT, blk_mq_tags
-from blkrace.engine import READ, SYNC, access
+from blkrace.engine import READ, access
 from blkrace.kernel.atomic import test_bit
+from blkrace.kernel.locking.wait import schedule_entry
 from blkrace.kernel.patch import Patch
-from blkrace.kernel.sched import schedule_on
 
 DRAIN_INACTIVE_HCTX = Patch(
     "blk-mq-drain-inactive-hctx",
@@ -22,10 +22,10 @@ DRAIN_INACTIVE_HCTX = Patch(
 BLK_MQ_S_INACTIVE = 3
 
 
-def blk_mq_init_tags(name, nr_tags):
-    """blk_mq_init_tags(): the tags' bitmap, with its wait queues."""
+def blk_mq_init_tags(name, nr_tags, k=None):
+    """blk_mq_init_tags(), block/blk-mq-tag.c: the tags' bitmap, with its wait queues."""
     tags = blk_mq_tags(name, nr_tags)
-    tags.bitmap_tags = sbitmap.sbitmap_queue(f"{name}.bitmap_tags", nr_tags)
+    tags.bitmap_tags = sbitmap.sbitmap_queue(f"{name}.bitmap_tags", nr_tags, k)
     return tags
 
 
@@ -36,15 +36,15 @@ def blk_mq_tags_from_data(data):
     return data.hctx.tags
 
 
-def bt_wait_ptr(bt, hctx):
-    """bt_wait_ptr(): waiters of one hctx spread round robin over the 8 queues."""
-    ws = bt.ws[hctx.wait_index]
-    hctx.wait_index = sbitmap.sbq_index_inc(hctx.wait_index)
-    return ws
+async def bt_wait_ptr(bt, hctx):
+    """bt_wait_ptr(), block/blk-mq-tag.h: waiters of one hctx spread round robin over the 8 queues."""
+    if hctx is None:
+        return bt.ws[0]
+    return await sbitmap.sbq_wait_ptr(bt, hctx.wait_index)
 
 
 async def __blk_mq_get_tag(data, bt):
-    """__blk_mq_get_tag(): one try (hctx_may_queue() only limits shared tag sets)."""
+    """__blk_mq_get_tag(), block/blk-mq-tag.c: one try (hctx_may_queue() only limits shared tag sets)."""
     return await sbitmap.__sbitmap_queue_get(bt)
 
 
@@ -60,36 +60,34 @@ async def blk_mq_get_tag(data):
     if tag == -1:
         if data.flags & BLK_MQ_REQ_NOWAIT:
             return BLK_MQ_NO_TAG
-        wait = sbitmap.sbq_wait()
-        ws = bt_wait_ptr(bt, data.hctx)
+        wait = sbitmap.sbq_wait(f"{k.current.comm}:sbq_wait")  # DEFINE_SBQ_WAIT(wait)
+        ws = await bt_wait_ptr(bt, data.hctx)
         while True:
-            # Out of tags: kick pending submits before sleeping.
+            # We're out of tags on this hardware queue, kick any pending IO
+            # submits before going to sleep waiting for some to complete.
             await blk_mq_run_hw_queue(data.hctx, False)
+            # Retry tag allocation after running the hardware queue, as
+            # running the queue may also have found completions.
             tag = await __blk_mq_get_tag(data, bt)
             if tag != -1:
                 break
-            # sbitmap_prepare_to_wait(); retry; io_schedule(): one atomic step,
-            # as prepare_to_wait() makes a wake-up in between impossible to lose.
-            await access(ws, SYNC)
-            sbitmap.sbitmap_prepare_to_wait(bt, ws, wait)
-            free = ~bt.map & ((1 << bt.depth) - 1)
-            if free:
-                tag = await __blk_mq_get_tag(data, bt)
-                if tag != -1:
-                    break
-                continue
+            await sbitmap.sbitmap_prepare_to_wait(bt, ws, wait)
+            tag = await __blk_mq_get_tag(data, bt)
+            if tag != -1:
+                break
             bt_prev = bt
-            await schedule_on(k, ws.wait, what="blk_mq_get_tag")  # io_schedule()
-            sbitmap.sbitmap_finish_wait(bt, ws, wait)
+            await schedule_entry(k, wait.wait, what="blk_mq_get_tag")  # io_schedule()
+            await sbitmap.sbitmap_finish_wait(bt, ws, wait)
             data.ctx = blk_mq_get_ctx(q)
             data.hctx = blk_mq_map_queue(q, data.cmd_flags, data.ctx)
             tags = blk_mq_tags_from_data(data)
             bt = tags.bitmap_tags
-            # A new hctx: fake a wake-up on the old queue for the one we took.
+            # If destination hw queue is changed, fake wake up on previous
+            # queue for compensating the wake up miss.
             if bt is not bt_prev:
                 await sbitmap.sbitmap_queue_wake_up(bt_prev)
-            ws = bt_wait_ptr(bt, data.hctx)
-        sbitmap.sbitmap_finish_wait(bt, ws, wait)
+            ws = await bt_wait_ptr(bt, data.hctx)
+        await sbitmap.sbitmap_finish_wait(bt, ws, wait)
     # found_tag:
     if k.patched(DRAIN_INACTIVE_HCTX) and await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
         # Give up this allocation if the hctx is inactive.  The caller will

@@ -1,55 +1,123 @@
-"""lib/sbitmap.c as of v5.8: a bitmap of tags with 8 wait queues and batched wake-ups.
+"""lib/sbitmap.c and include/linux/sbitmap.h as of v5.8: a bitmap of tags with 8 wait
+queues and batched wake-ups, at the kernel's granularity.
 
-Freeing a tag decrements the wait count of the first active wait queue
-(round robin from ``wake_index``); when it reaches zero, ``wake_batch``
-waiters of that queue are woken and the count is reset by cmpxchg (the form
-before 040b83fcecfb; its lost-wakeup window is part of the model).  A
-waiter picks its queue round robin through ``hctx->wait_index``.
+Freeing a tag counts against the wait count of the first active wait queue
+(round robin from ``wake_index``); when the count reaches zero, ``wake_batch``
+waiters of that queue are woken and the count is reset.  Every atomic and
+every lockless read of that path is its own scheduling point, in the kernel's
+order: ``ws_active``, ``wake_index``, each ``waitqueue_active()`` in
+sbq_wake_ptr(), the ``atomic_dec_return()`` of ``wait_cnt``, the
+``atomic_cmpxchg()`` that resets it, the read and cmpxchg of
+sbq_index_atomic_inc(), and ``wake_up_nr()`` under the queue's lock.  So the
+windows the kernel has between them are here: two frees that pick the same
+wait queue, the second counting against a queue the first just emptied (the
+lost wake-up that 040b83fcecfb fixes), and, with that fix, a ``wait_cnt`` left
+at zero that 48c033314f37 fixes.  Both commits are toggles of ``__sbq_wake_up()``.
+
 Left out: the per-CPU allocation hints and deferred clearing (they decide
-which bit is taken, not whether one is), shallow depth.
+which bit is taken, not whether one is), shallow depth, resizing (so
+``wake_batch`` is never written: its READ_ONCE() is not a scheduling point).
 """
 
 from __future__ import annotations
 
-from blkrace.engine import READ, WRITE, WaitQueue, access
+from blkrace.engine import READ, WRITE, access
+from blkrace.kernel.atomic import (
+    atomic_cmpxchg,
+    atomic_dec,
+    atomic_dec_return,
+    atomic_inc,
+    atomic_read,
+    atomic_set,
+    atomic_t,
+)
+from blkrace.kernel.locking.wait import (
+    finish_wait,
+    prepare_to_wait_exclusive,
+    wait_queue_entry,
+    wait_queue_head,
+    waitqueue_active,
+    wake_up_all_entries,
+    wake_up_nr,
+)
+from blkrace.kernel.patch import Patch
 
 SBQ_WAIT_QUEUES = 8
 SBQ_WAKE_BATCH = 8
 
+SBQ_WAKE_BEFORE_RESET = Patch(
+    "sbitmap-wake-before-reset",
+    "040b83fcecfb",
+    "sbitmap: fix possible io hung due to lost wakeup",
+)
+SBQ_RESET_WAIT_CNT = Patch(
+    "sbitmap-reset-wait-cnt",
+    "48c033314f37",
+    "sbitmap: Avoid leaving waitqueue in invalid state in __sbq_wake_up()",
+)
+
 
 class sbq_wait_state:
+    """struct sbq_wait_state, include/linux/sbitmap.h."""
+
     __slots__ = ("name", "wait_cnt", "wait")
 
     def __init__(self, name, wake_batch):
         self.name = name
-        self.wait_cnt = wake_batch
-        self.wait = WaitQueue(name)
+        self.wait_cnt = atomic_t(f"{name}.wait_cnt", wake_batch)
+        self.wait = wait_queue_head(f"{name}.wait")
 
 
 class sbitmap_queue:
-    __slots__ = ("name", "depth", "map", "wake_batch", "wake_index", "ws", "ws_active")
+    """struct sbitmap_queue, include/linux/sbitmap.h.  ``k`` (set by whoever owns
+    the queue) says which of the toggles above are applied."""
 
-    def __init__(self, name, depth):
+    __slots__ = ("name", "depth", "map", "wake_batch", "wake_index", "ws", "ws_active", "k")
+
+    def __init__(self, name, depth, k=None):
         self.name = name
         self.depth = depth
         self.map = 0
         self.wake_batch = sbq_calc_wake_batch(depth)
-        self.wake_index = 0
+        self.wake_index = atomic_t(f"{name}.wake_index")
         self.ws = [sbq_wait_state(f"{name}.ws[{i}]", self.wake_batch) for i in range(SBQ_WAIT_QUEUES)]
-        self.ws_active = 0
+        self.ws_active = atomic_t(f"{name}.ws_active")
+        self.k = k
+
+    def patched(self, patch):
+        return self.k is not None and self.k.patched(patch)
 
 
 def sbq_calc_wake_batch(depth):
-    """sbq_calc_wake_batch(): clamp(depth / SBQ_WAIT_QUEUES, 1, SBQ_WAKE_BATCH)."""
+    """sbq_calc_wake_batch(), lib/sbitmap.c: clamp(depth / SBQ_WAIT_QUEUES, 1, SBQ_WAKE_BATCH)."""
     return max(1, min(depth // SBQ_WAIT_QUEUES, SBQ_WAKE_BATCH))
 
 
 def sbq_index_inc(index):
+    """sbq_index_inc(), include/linux/sbitmap.h."""
     return (index + 1) % SBQ_WAIT_QUEUES
 
 
+async def sbq_index_atomic_inc(index):
+    """sbq_index_atomic_inc(), include/linux/sbitmap.h: a read, then a cmpxchg that
+    may fail (someone else moved the index on meanwhile)."""
+    old = await atomic_read(index)
+    new = sbq_index_inc(old)
+    await atomic_cmpxchg(index, old, new)
+
+
+async def sbq_wait_ptr(sbq, wait_index):
+    """sbq_wait_ptr(), include/linux/sbitmap.h: a waiter's queue, round robin."""
+    ws = sbq.ws[await atomic_read(wait_index)]
+    await sbq_index_atomic_inc(wait_index)
+    return ws
+
+
 async def __sbitmap_queue_get(sbq):
-    """__sbitmap_queue_get(): the lowest clear bit, set atomically; -1 if none."""
+    """__sbitmap_queue_get(), lib/sbitmap.c: the lowest clear bit, set atomically; -1 if none.
+
+    One step: find_next_zero_bit() and test_and_set_bit_lock() retry until one
+    wins or no bit is clear, which is linearizable as a single atomic."""
     await access(sbq, WRITE)
     free = ~sbq.map & ((1 << sbq.depth) - 1)
     if not free:
@@ -63,84 +131,124 @@ def sbitmap_any_bit_set(sbq):
     return sbq.map != 0
 
 
-def sbq_wake_ptr(sbq):
-    """sbq_wake_ptr(): the first wait queue with a waiter, from wake_index on."""
-    if not sbq.ws_active:
+async def sbq_wake_ptr(sbq):
+    """sbq_wake_ptr(), lib/sbitmap.c: the first wait queue with a waiter, from wake_index on."""
+    if not await atomic_read(sbq.ws_active):
         return None
-    wake_index = sbq.wake_index
+    wake_index = await atomic_read(sbq.wake_index)
     for _ in range(SBQ_WAIT_QUEUES):
         ws = sbq.ws[wake_index]
-        if ws.wait.waiters:
-            if wake_index != sbq.wake_index:
-                sbq.wake_index = wake_index
+        if await waitqueue_active(ws.wait):
+            if wake_index != await atomic_read(sbq.wake_index):
+                await atomic_set(sbq.wake_index, wake_index)
             return ws
         wake_index = sbq_index_inc(wake_index)
     return None
 
 
 async def __sbq_wake_up(sbq):
-    """__sbq_wake_up(): count this free against a wait queue's batch; true means retry."""
-    await access(sbq.ws, WRITE)
-    ws = sbq_wake_ptr(sbq)
+    """__sbq_wake_up(), lib/sbitmap.c: count this free against a wait queue's batch;
+    true means "call again" (the free still has to be counted somewhere)."""
+    ws = await sbq_wake_ptr(sbq)
     if ws is None:
         return False
-    ws.wait_cnt -= 1
-    wait_cnt = ws.wait_cnt
+    wait_cnt = await atomic_dec_return(ws.wait_cnt)
+    if sbq.patched(SBQ_WAKE_BEFORE_RESET):
+        return await _sbq_wake_up_040b83fcecfb(sbq, ws, wait_cnt)
     if wait_cnt <= 0:
-        wake_batch = sbq.wake_batch
-        await access(sbq.ws, WRITE)  # smp_mb__before_atomic(); atomic_cmpxchg()
-        ret = ws.wait_cnt
+        wake_batch = sbq.wake_batch  # READ_ONCE(sbq->wake_batch)
+        # smp_mb__before_atomic(): pairs with sbitmap_queue_resize() (not modelled)
+        # For concurrent callers of this, the one that failed the atomic_cmpxchg()
+        # race calls again, to wake a new batch on a different 'ws'.
+        ret = await atomic_cmpxchg(ws.wait_cnt, wait_cnt, wake_batch)
         if ret == wait_cnt:
-            ws.wait_cnt = wake_batch
-            sbq.wake_index = sbq_index_inc(sbq.wake_index)
-            for _ in range(wake_batch):  # wake_up_nr(&ws->wait, wake_batch)
-                if ws.wait.wake_one() is None:
-                    break
+            await sbq_index_atomic_inc(sbq.wake_index)
+            await wake_up_nr(ws.wait, wake_batch)
             return False
         return True
     return False
 
 
+async def _sbq_wake_up_040b83fcecfb(sbq, ws, wait_cnt):
+    """__sbq_wake_up() after 040b83fcecfb (wake first, then move the index, then
+    reset the count), and with 48c033314f37 on top when that toggle is set."""
+    reset_fix = sbq.patched(SBQ_RESET_WAIT_CNT)
+    if reset_fix:
+        if wait_cnt < 0:
+            return True
+        # If we decremented queue without waiters, retry to avoid lost wakeups.
+        if wait_cnt > 0:
+            return not await waitqueue_active(ws.wait)
+        # wait_cnt == 0: reset it whether or not anybody is woken, but retry
+        # if nobody was there.
+        ret = not await waitqueue_active(ws.wait)
+    else:
+        # For concurrent callers of this, callers should call this function
+        # again to wakeup a new batch on a different 'ws'.
+        if wait_cnt < 0 or not await waitqueue_active(ws.wait):
+            return True
+        if wait_cnt > 0:
+            return False
+        ret = False
+    wake_batch = sbq.wake_batch  # READ_ONCE(sbq->wake_batch)
+    # Wake up first in case concurrent callers decrease wait_cnt while the
+    # waitqueue is empty.
+    await wake_up_nr(ws.wait, wake_batch)
+    # smp_mb__before_atomic(); move wake_index on before resetting wait_cnt,
+    # or concurrent callers see a valid wait_cnt in the old waitqueue.
+    await sbq_index_atomic_inc(sbq.wake_index)
+    await atomic_set(ws.wait_cnt, wake_batch)
+    return ret
+
+
 async def sbitmap_queue_wake_up(sbq):
+    """sbitmap_queue_wake_up(), lib/sbitmap.c."""
     while await __sbq_wake_up(sbq):
         pass
 
 
 async def sbitmap_queue_clear(sbq, nr, cpu):
-    """sbitmap_queue_clear(): free the bit, then account the wake-up."""
-    await access(sbq, WRITE)
+    """sbitmap_queue_clear(), lib/sbitmap.c: free the bit, then account the wake-up.
+    smp_mb__before_atomic() and smp_mb__after_atomic() around the clear are
+    implied: the model's atomics are sequentially consistent."""
+    await access(sbq, WRITE)  # sbitmap_deferred_clear_bit(): the bit is free from here
     sbq.map &= ~(1 << nr)
     await sbitmap_queue_wake_up(sbq)
 
 
 def sbitmap_queue_wake_all(sbq):
-    """sbitmap_queue_wake_all(): every waiter of every queue."""
-    wake_index = sbq.wake_index
+    """sbitmap_queue_wake_all(), lib/sbitmap.c: every waiter of every queue."""
+    wake_index = sbq.wake_index.counter
     for _ in range(SBQ_WAIT_QUEUES):
-        sbq.ws[wake_index].wait.wake_all()
+        wake_up_all_entries(sbq.ws[wake_index].wait)
         wake_index = sbq_index_inc(wake_index)
 
 
 class sbq_wait:
-    """DEFINE_SBQ_WAIT(wait): remembers whether it counts in ws_active."""
+    """struct sbq_wait / DEFINE_SBQ_WAIT(), include/linux/sbitmap.h: the wait entry,
+    and whether it counts in ``ws_active``."""
 
-    __slots__ = ("sbq",)
+    __slots__ = ("sbq", "wait")
 
-    def __init__(self):
+    def __init__(self, name="sbq_wait"):
         self.sbq = None
+        self.wait = wait_queue_entry(name)
 
 
-def sbitmap_prepare_to_wait(sbq, ws, wait):
-    """sbitmap_prepare_to_wait(): count the waiter (the queueing itself is the park)."""
-    if wait.sbq is None:
-        sbq.ws_active += 1
-        wait.sbq = sbq
+async def sbitmap_prepare_to_wait(sbq, ws, sbq_wait_):
+    """sbitmap_prepare_to_wait(), lib/sbitmap.c: count the waiter, then queue it."""
+    if sbq_wait_.sbq is None:
+        await atomic_inc(sbq.ws_active)
+        sbq_wait_.sbq = sbq
+    await prepare_to_wait_exclusive(ws.wait, sbq_wait_.wait)
 
 
-def sbitmap_finish_wait(sbq, ws, wait):
-    if wait.sbq is not None:
-        sbq.ws_active -= 1
-        wait.sbq = None
+async def sbitmap_finish_wait(sbq, ws, sbq_wait_):
+    """sbitmap_finish_wait(), lib/sbitmap.c: dequeue, then stop counting the waiter."""
+    await finish_wait(ws.wait, sbq_wait_.wait)
+    if sbq_wait_.sbq is not None:
+        await atomic_dec(sbq.ws_active)
+        sbq_wait_.sbq = None
 
 
 async def sbitmap_weight(sbq):

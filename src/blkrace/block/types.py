@@ -8,7 +8,7 @@ struct as their first argument, as in C.
 from __future__ import annotations
 
 from blkrace.block.list import list_head
-from blkrace.kernel.atomic import bitmap
+from blkrace.kernel.atomic import atomic_t, bitmap
 from blkrace.kernel.locking.spinlock import spinlock_t
 from blkrace.kernel.locking.srcu import srcu_struct
 from blkrace.kernel.machine import cpumask
@@ -243,7 +243,7 @@ class blk_mq_hw_ctx:
         self.dispatch_from = None
         self.run = 0
         self.queued = 0
-        self.wait_index = 0
+        self.wait_index = atomic_t(f"hctx{idx}->wait_index")
         self.cpuhp_online = None  # the hctx's instances in the cpuhp states
         self.cpuhp_dead = None
         # BLK_MQ_F_BLOCKING: ->queue_rq may sleep, so dispatch runs under SRCU

@@ -39,7 +39,7 @@ from operator import attrgetter
 
 from blkrace.engine.clock import NSEC_PER_MSEC, NSEC_PER_SEC, TimerHeap
 from blkrace.engine.task import BLOCKED, DONE, RUNNABLE, SLEEPING, Task
-from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback
+from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback, running_stack
 from blkrace.engine.traps import BLOCK, CHOOSE, KIND_LETTER, SLEEP, STEP, TIMED_OUT
 from blkrace.engine.violations import StopRun, Violation
 
@@ -115,6 +115,10 @@ class Execution:
         self.hung_task_ns = hung_task_ns
         self.traced = traced
         self.now = 0
+        # The part of ``now`` that passed while no task could run (every CPU
+        # waited for a timer): time no unfairness of the explorer and no
+        # spinning put there.  A latency check measures in it (docs/DESIGN.md).
+        self.idle_ns = 0
         self.tasks = []
         self.runnable = []  # RUNNABLE tasks, sorted by tid
         self.timers = TimerHeap()
@@ -209,6 +213,18 @@ class Execution:
         if self.steps:
             raise ModelError("set_preemptive() after the run has started")
         self.preemptive = preemptive
+
+    def set_limits(self, *, max_delay_ns, max_starve_steps, spin_steps):
+        """Set the unfairness bounds before the run starts (a scenario's
+        declared limits: see __init__ for what each bounds)."""
+        if self.steps:
+            raise ModelError("set_limits() after the run has started")
+        if spin_steps is not None and spin_steps < 1:
+            raise ValueError("spin_steps must be at least 1 (or None: time never passes by itself)")
+        self.max_delay_ns = max_delay_ns
+        self.max_starve_steps = max_starve_steps
+        self.spin_steps = spin_steps
+        self._spin_check_at = spin_steps or 0
 
     def lane_holder(self, lane):
         """(task, since_ns) of the task that has had non-preemptible ``lane``
@@ -347,7 +363,9 @@ class Execution:
                 if not can_advance:
                     self.steps -= 1
                     break
+                before = self.now
                 self._advance()
+                self.idle_ns += self.now - before  # nobody could run: this time had to pass
                 continue
             else:
                 i = pick(opts, can_advance)
@@ -768,7 +786,11 @@ class Execution:
     def _record(self, kind, task, site, what):
         stack = ()
         if task is not None and site is None:
-            if task is self.current and task.coro.cr_frame is not None:
+            if task is self.current and task.coro.cr_running:
+                # An event from the running task's own code: its frames are on the Python
+                # stack (cr_await is empty while it runs), so walk them for the full trace.
+                stack = tuple(running_stack(task))
+            elif task is self.current and task.coro.cr_frame is not None:
                 stack = tuple(coroutine_stack(task.coro))
             else:
                 stack = tuple(task.park_site or ())

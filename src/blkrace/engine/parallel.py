@@ -99,8 +99,12 @@ class UnitResult:
     error: str = ""
 
 
-def run_unit(work, progress=None):
-    """Run one unit: ``work.count`` runs of one member from index ``work.first``."""
+def run_unit(work, progress=None, wrap=None):
+    """Run one unit: ``work.count`` runs of one member from index ``work.first``.
+
+    ``wrap(build)``, in this process only, may refuse to start a run (a stop
+    request raising KeyboardInterrupt): the unit then ends as interrupted.
+    """
     m = Member.from_dict(work.member)
     out = UnitResult(work.uid, m.label, started=time.time())
     try:
@@ -108,6 +112,8 @@ def run_unit(work, progress=None):
     except Exception as exc:  # noqa: BLE001 - reported to the campaign as one line
         out.error = f"{type(exc).__name__}: {exc}"
         return out
+    if wrap is not None:
+        build = wrap(build)
     strategy = m.make()
     if work.state is not None:
         restore_state(strategy, work.state)
@@ -164,12 +170,13 @@ class _Inline:
     name = "inline"
     capacity = 1
 
-    def __init__(self, on_run):
+    def __init__(self, on_run, wrap=None):
         self.on_run = on_run
+        self.wrap = wrap
         self.done = []
 
     def submit(self, work):
-        self.done.append(run_unit(work, progress=self.on_run))
+        self.done.append(run_unit(work, progress=self.on_run, wrap=self.wrap))
 
     def next_done(self):
         return self.done.pop(0)
@@ -199,7 +206,7 @@ class _Processes:
 
     name = "processes"
 
-    def __init__(self, jobs, preload=()):
+    def __init__(self, jobs, preload=(), check=None):
         import multiprocessing
 
         methods = multiprocessing.get_all_start_methods()
@@ -210,6 +217,7 @@ class _Processes:
         self.capacity = jobs
         self.pool = ctx.Pool(jobs, initializer=_worker_init, initargs=(os.getpid(),))
         self.results = queue.Queue()
+        self.check = check
 
     def submit(self, work):
         self.pool.apply_async(run_unit, (work,), callback=self.results.put, error_callback=self.results.put)
@@ -219,6 +227,8 @@ class _Processes:
             try:
                 res = self.results.get(timeout=0.2)
             except queue.Empty:
+                if self.check is not None:
+                    self.check()
                 continue
             if isinstance(res, BaseException):
                 raise CampaignError(f"a worker failed: {type(res).__name__}: {res}")
@@ -234,9 +244,10 @@ class _Dask:
 
     name = "dask"
 
-    def __init__(self, address):
+    def __init__(self, address, check=None):
+        self.check = check
         try:
-            from distributed import Client, as_completed
+            from distributed import Client, wait
         except ImportError:
             raise CampaignError("--dask needs Dask distributed: pip install 'blkrace[dask]'") from None
         try:
@@ -245,16 +256,23 @@ class _Dask:
             raise CampaignError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         self.own = not isinstance(address, Client)
         self.capacity = max(1, sum(self.client.nthreads().values()))
-        self.pending = as_completed()
+        self.wait = wait
         self.futures = []
 
     def submit(self, work):
         fut = self.client.submit(run_unit, work, pure=False, key=f"blkrace-unit-{work.uid}-{time.time_ns()}")
         self.futures.append(fut)
-        self.pending.add(fut)
 
     def next_done(self):
-        fut = next(self.pending)
+        while True:
+            try:
+                self.wait(self.futures, timeout=0.2, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                if self.check is not None:
+                    self.check()  # a stop request: KeyboardInterrupt
+                continue
+            break
+        fut = next(f for f in self.futures if f.done())
         self.futures.remove(fut)
         try:
             return fut.result()
@@ -288,6 +306,7 @@ def run_campaign(
     time_limit_s=None,
     inline_s=1.0,
     strategy_name=None,
+    stop=None,
 ):
     """Run a campaign of ``budget`` runs of ``members``; merged findings, first per signature.
 
@@ -297,7 +316,10 @@ def run_campaign(
     (or a ``distributed.Client``); units then run on that cluster.
     ``store``: a ``CampaignStore`` whose finished units are read back instead
     of run again, and to which every unit is written as it comes back.
-    ``progress(runs done, findings)`` is called as runs finish.
+    ``progress(runs done, findings)`` is called as runs finish.  ``stop``: a
+    stop request (``guard(build)``, ``check()``, raising KeyboardInterrupt once
+    a signal came) that the caller installed; without one, SIGTERM raises
+    KeyboardInterrupt as SIGINT does while the campaign runs.
     """
     units = plan(members, budget)
     want = frozenset(want) if want else None
@@ -316,13 +338,15 @@ def run_campaign(
         if progress is not None:
             progress(runs_done[0], len(out.findings))
 
-    executor = _Dask(dask) if dask is not None else _Inline(on_run)
+    wrap = stop.guard if stop is not None else None
+    check = stop.check if stop is not None else None
+    executor = _Dask(dask, check) if dask is not None else _Inline(on_run, wrap)
     out.backend = executor.name
     inflight = set()
     next_submit = 0
     merger = _Merger(out, units, members, campaign_start, stop_on_first, want, store, set(results))
     stopped_by = None
-    old_term = _on_sigterm()
+    old_term = _on_sigterm() if stop is None else None
     try:
         merger.merge_ready(results)
         while not merger.finished:
@@ -334,7 +358,7 @@ def run_campaign(
                 and time.perf_counter() - perf_start > inline_s
                 and merger.next < len(units)
             ):
-                executor = _Processes(jobs, preload=[make_build.__module__])
+                executor = _Processes(jobs, preload=[make_build.__module__], check=check)
                 out.backend = executor.name
             # Submit in plan order, a little ahead of the merge point; a systematic
             # member's next unit waits for the frontier of the one before it.

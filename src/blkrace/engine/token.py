@@ -8,17 +8,29 @@ Layout before encoding (Hypothesis's failure blobs, Shuttle's schedules):
 
 The body is zlib-compressed when that is shorter (a flag byte says which),
 then base64url without padding, behind the prefix ``br1.``.
+
+Decoding is strict: only the base64url alphabet after the prefix, nothing
+after the compressed stream, and bounds on the token's length and on the
+size it inflates to (a crafted token must not cost seconds and gigabytes
+before it is refused).
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import zlib
 from dataclasses import dataclass
 
 PREFIX = "br1."
 VERSION = 1
+# A command-line argument is at most 128 KiB on Linux (MAX_ARG_STRLEN); a token
+# inflates to at most 1 MiB, a million choices or more (runs are bounded by
+# --max-steps, 20,000 steps by default).
+MAX_TOKEN_CHARS = 128 * 1024
+MAX_DECODED_BYTES = 1 << 20
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class TokenError(ValueError):
@@ -90,9 +102,15 @@ def encode(schedule):
 
 def decode(token):
     token = token.strip()
+    if len(token) > MAX_TOKEN_CHARS:
+        raise TokenError(f"the token is {len(token):,} characters long; a blkrace token is at most {MAX_TOKEN_CHARS:,}")
     if not token.startswith(PREFIX):
         raise TokenError(f"not a blkrace schedule token (it should start with {PREFIX!r})")
     text = token[len(PREFIX) :]
+    if not _ALPHABET.fullmatch(text):
+        raise TokenError("the token holds characters outside base64url (two tokens joined, or a cut-and-paste error?)")
+    if len(text) % 4 == 1:
+        raise TokenError("the token is truncated")
     try:
         body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError) as exc:
@@ -100,14 +118,13 @@ def decode(token):
     if not body:
         raise TokenError("the token is empty")
     if body[:1] == b"z":
-        try:
-            data = zlib.decompress(body[1:])
-        except zlib.error as exc:
-            raise TokenError("the token is truncated or corrupt") from exc
+        data = _inflate(body[1:])
     elif body[:1] == b"r":
         data = body[1:]
     else:
         raise TokenError("the token is corrupt")
+    if len(data) > MAX_DECODED_BYTES:
+        raise TokenError(f"the token holds more than {MAX_DECODED_BYTES:,} bytes of choices; refused")
     if len(data) < 5:
         raise TokenError("the token is truncated")
     (crc,) = struct.unpack(">I", data[-4:])
@@ -125,6 +142,8 @@ def decode(token):
     fingerprint = bytes(data[pos : pos + 8])
     pos += 8
     count, pos = _read_varint(data, pos)
+    if count > len(data) - pos:  # every choice takes at least one byte
+        raise TokenError("the token is truncated")
     choices = []
     for _ in range(count):
         c, pos = _read_varint(data, pos)
@@ -132,3 +151,19 @@ def decode(token):
     if pos != len(data):
         raise TokenError("the token has trailing bytes")
     return Schedule(scenario, variant, params, fingerprint, tuple(choices))
+
+
+def _inflate(packed):
+    """zlib.decompress, bounded, and refusing anything after the stream."""
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(packed, MAX_DECODED_BYTES + 1)
+    except zlib.error as exc:
+        raise TokenError("the token is truncated or corrupt") from exc
+    if len(data) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
+        raise TokenError(f"the token inflates to more than {MAX_DECODED_BYTES:,} bytes; refused")
+    if not inflater.eof:
+        raise TokenError("the token is truncated or corrupt")
+    if inflater.unused_data:
+        raise TokenError("the token has bytes after its end (two tokens joined, or extra text?)")
+    return data

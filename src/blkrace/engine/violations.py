@@ -12,6 +12,7 @@ KINDS = (
     "soft_lockup",  # a CPU ran one task without scheduling past the watchdog threshold
     "livelock",  # the step bound was hit while tasks kept running
     "io_error",  # a request completed with an error (a timeout included)
+    "latency",  # a bio took longer than a scenario's bound, in idle virtual time (scenarios/latency.py)
     "warning",  # a modelled WARN_ON fired
     "bug",  # a modelled BUG_ON or a scenario invariant failed
     "lockdep",  # a lockdep report

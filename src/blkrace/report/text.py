@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import textwrap
+
 from rich.console import Console
 from rich.text import Text
 
 from blkrace.report.steps import describe
+from blkrace.report.window import gaps, window
 
 KIND_STYLE = {
     "deadlock": "bold red",
@@ -58,42 +62,97 @@ def timeline_rows(trace):
     return rows
 
 
-COL = 26  # width of one CPU's column; text runs on to the right, as in seed 003's diagram
+TRACE_MODES = ("window", "full", "none")
+LEAD = 19  # "    step        ms ": where the CPU columns start
+MIN_COL, MAX_COL = 22, 34  # a CPU column's width; narrower than MIN_COL, one row per line instead
+_ROW_STYLE = {"event": "bold red", "block": "yellow", "exit": "dim", "choose": "magenta"}
 
 
-def render_timeline(trace, console, title="Timeline"):
-    """One column per CPU: each row is written from its CPU's column rightwards.
+def timeline_layout(width, nlanes):
+    """("columns", column width) when every CPU gets a readable column, else ("list", 0)."""
+    if nlanes and LEAD + nlanes * MIN_COL <= width:
+        return "columns", max(MIN_COL, min(MAX_COL, (width - LEAD) // nlanes))
+    return "list", 0
 
-    Consecutive steps of one task in one function share a row; the clock's
-    advances and timers take a full row.
+
+def _wrap(text, avail):
+    avail = max(avail, 12)
+    return textwrap.wrap(text, width=avail, subsequent_indent="  ", break_long_words=True, break_on_hyphens=False) or [
+        ""
+    ]
+
+
+def render_timeline(trace, console, title="Timeline", trace_mode="full", blocked=()):
+    """The run as a timeline that fits the console's width.
+
+    Wide enough for a column per CPU (22 characters or more each), each row
+    starts in its CPU's column and runs on to the right, wrapped at the
+    edge; narrower, each row is one line with its CPU and task.  Consecutive
+    steps of one task in one function share a row; the clock's advances and
+    timers take a full row.  ``trace_mode`` "window" shows the end of a long
+    run (report/window.py), "full" every row.
     """
+    if trace_mode == "none":
+        return
+    width = console.width
     lanes = _lanes(trace)
-    lead = 15  # "step" and "ms"
+    rows = timeline_rows(trace)
+    shown = window(rows, blocked) if trace_mode == "window" else list(range(len(rows)))
+    if len(shown) < len(rows):
+        title = f"{title} (the end of the run: {len(shown)} of {len(rows):,} rows; --trace full shows all)"
     console.print(Text(title, style="bold"))
-    head = Text(f"{'step':>8} {'ms':>6} ")
-    for lane in lanes:
-        head.append(f"{'CPU' + str(lane):<{COL}}", style="bold underline")
+    mode, col = timeline_layout(width, len(lanes))
+    head = Text(f"{'step':>8} {'ms':>9} ")
+    if mode == "columns":
+        for lane in lanes:
+            head.append(f"{'CPU' + str(lane):<{col}}"[: width - len(head)], style="bold underline")
+    else:
+        head.append("CPU  [task] what", style="bold underline")
     console.print(head, soft_wrap=True)
     last_task = {}
-    for row in timeline_rows(trace):
+    for i, skipped in gaps(shown):
+        if skipped:
+            console.print(
+                Text(f"{'···':>8} {'':>9} {skipped:,} row{'' if skipped == 1 else 's'} not shown", style="dim"),
+                soft_wrap=True,
+            )
+            last_task.clear()
+        row = rows[i]
         step = str(row["first"]) if row["first"] == row["last"] else f"{row['first']}-{row['last']}"
-        line = Text(f"{step:>8} {row['time'] / 1e6:>6.3f} ", style="dim")
+        lead = f"{step:>8} {row['time'] / 1e6:>9.3f} "
         if row["lane"] is None:
-            line.append("── " + row["text"], style="cyan")
-            console.print(line, soft_wrap=True)
+            _print_wrapped(console, lead, "── " + row["text"], LEAD, width, "cyan", 0)
             continue
-        idx = lanes.index(row["lane"])
-        line.append(" " * (COL * idx))
-        if last_task.get(row["lane"]) != row["task"]:
-            line.append(f"[{row['task']}] ", style="bold")
-            last_task[row["lane"]] = row["task"]
-        style = {"event": "bold red", "block": "yellow", "exit": "dim", "choose": "magenta"}.get(row["kind"], "")
-        line.append(row["text"], style=style)
+        style = _ROW_STYLE.get(row["kind"], "")
+        if mode == "columns":
+            idx = lanes.index(row["lane"])
+            tag = ""
+            if last_task.get(row["lane"]) != row["task"]:
+                tag = f"[{row['task']}] "
+                last_task[row["lane"]] = row["task"]
+            _print_wrapped(
+                console, lead + " " * (col * idx), tag + row["text"], LEAD + col * idx, width, style, len(tag)
+            )
+        else:
+            cpu = f"{'CPU' + str(row['lane']):<5}"
+            tag = f"[{row['task']}] "
+            _print_wrapped(console, lead + cpu, tag + row["text"], LEAD + 5, width, style, len(tag))
+
+
+def _print_wrapped(console, first, text, indent, width, style, bold):
+    """``first`` + ``text`` wrapped at ``width``; continuation lines indented to ``indent``."""
+    for n, part in enumerate(_wrap(text, width - indent)):
+        if n == 0:
+            line = Text(first, style="dim")
+            line.append(part[:bold], style="bold")
+            line.append(part[bold:], style=style)
+        else:
+            line = Text(" " * indent)
+            line.append(part, style=style)
         console.print(line, soft_wrap=True)
-    del lead
 
 
-def render_finding(console, finding, replayed, token, header):
+def render_finding(console, finding, replayed, token, header, trace="window"):
     v = finding_violation(finding, replayed)
     console.print()
     console.rule(Text(f"{v.kind}", style=KIND_STYLE.get(v.kind, "bold")), align="left")
@@ -101,7 +160,7 @@ def render_finding(console, finding, replayed, token, header):
     console.print(Text(header, style="dim"))
     result = replayed
     if result is not None and result.trace:
-        render_timeline(result.trace, console)
+        render_timeline(result.trace, console, trace_mode=trace, blocked=result.blocked)
     others = [o for o in (result.violations if result else []) if o is not v]
     for o in [v] + others:
         if o is not v:
@@ -129,8 +188,24 @@ def finding_violation(finding, replayed):
     return finding.violation
 
 
-def make_console(stderr=False, lanes=4):
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+DEFAULT_WIDTH = 100  # piped output without COLUMNS
+
+
+def make_console(stderr=False):
+    """A console that never reads markup in what it prints (messages hold
+    brackets: ``[fio-0:1]``).  On a terminal, its width (or ``COLUMNS``);
+    piped, ``COLUMNS`` or 100 columns."""
+    console = Console(stderr=stderr, highlight=False, markup=False, emoji=False, soft_wrap=False)
     if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=False, width=max(120, 40 + 34 * lanes))
+        console = Console(
+            stderr=stderr, highlight=False, markup=False, emoji=False, soft_wrap=False, width=piped_width()
+        )
     return console
+
+
+def piped_width(environ=None):
+    environ = os.environ if environ is None else environ
+    value = environ.get("COLUMNS", "").strip()
+    if value.isdigit() and 40 <= int(value) <= 1000:
+        return int(value)
+    return DEFAULT_WIDTH

@@ -1,0 +1,1 @@
+"""An example scenario package for blkrace, found through its entry points."""
