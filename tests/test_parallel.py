@@ -9,9 +9,12 @@ import sys
 import time
 from math import comb
 
+import pytest
+
 from blkrace.engine import portfolio as pf
 from blkrace.engine.campaign import replay
-from blkrace.engine.parallel import run_campaign
+from blkrace.engine.parallel import CampaignError, run_campaign
+from blkrace.scenarios import registry
 from blkrace.scenarios.recipe import build_of, recipe_of
 from blkrace.scenarios.registry import get
 from scalekit import build_enginekit
@@ -119,3 +122,24 @@ def _alive(pid):
             return f.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_workers_load_a_scenario_file_from_its_path(tmp_path):
+    path = tmp_path / "my_race.py"
+    path.write_text(
+        "import dataclasses\n"
+        "from blkrace.scenarios import budget_rerun\n"
+        "SCENARIO = dataclasses.replace(budget_rerun.SCENARIO, name='budget-rerun-copy')\n"
+    )
+    s = registry.resolve(str(path))
+    v = s.variants["buggy"]
+    recipe = recipe_of(s, v, preempt=s.preempt_of(v))
+    assert recipe["scenario"] == str(path)
+    kw = dict(stop_on_first=False, max_steps=s.max_steps)
+    one = run_campaign(build_of, recipe, pf.portfolio(0), 200, jobs=1, **kw)
+    two = run_campaign(build_of, recipe, pf.portfolio(0), 200, jobs=2, inline_s=0, **kw)
+    assert two.backend == "processes" and one.findings
+    assert _summary(one) == _summary(two)
+    path.write_text(path.read_text() + "# edited\n")  # another model now: a worker refuses the unit
+    with pytest.raises(CampaignError, match="another model"):
+        run_campaign(build_of, recipe, pf.portfolio(0), 200, jobs=2, inline_s=0, **kw)

@@ -214,7 +214,7 @@ class _Processes:
         if ctx.get_start_method() == "forkserver":
             # The server imports the model once; every worker forks from it.
             ctx.set_forkserver_preload(["blkrace.engine.parallel", *preload])
-        self.capacity = jobs
+        self.capacity = 2 * jobs  # one unit queued behind each running one: no worker waits for the next
         self.pool = ctx.Pool(jobs, initializer=_worker_init, initargs=(os.getpid(),))
         self.results = queue.Queue()
         self.check = check
@@ -255,7 +255,7 @@ class _Dask:
         except (OSError, TimeoutError, ValueError) as exc:
             raise CampaignError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         self.own = not isinstance(address, Client)
-        self.capacity = max(1, sum(self.client.nthreads().values()))
+        self.capacity = 2 * max(1, sum(self.client.nthreads().values()))
         self.wait = wait
         self.futures = []
 
