@@ -99,7 +99,8 @@ def test_sigterm_stops_the_workers_and_reports_what_came_back():
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     data = json.loads(out)
-    assert data["interrupted"] is True and data["schedules"] > 0
+    (result,) = data["results"]
+    assert data["interrupted"] is True and result["interrupted"] is True and result["schedules"] > 0
     time.sleep(1)
     assert not [pid for pid in children if _alive(pid)], "worker processes outlived the campaign"
 
