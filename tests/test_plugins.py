@@ -67,7 +67,7 @@ def test_list_shows_the_plugin_its_origin_limits_and_a_warning_per_broken_entry_
 def test_check_finds_the_plugins_race_and_its_token_replays():
     proc = run("check", "quiesce-insert-null", "--variant", "buggy", "--strategy", "random", "--json")
     assert proc.returncode == 1, proc.stderr
-    out = json.loads(proc.stdout)
+    out = json.loads(proc.stdout)["results"][0]
     assert out["expectation_held"] and {v["kind"] for v in out["violations"]} == {"stall"}
     assert "hctx0->dispatch" in out["violations"][0]["message"]
     token = out["violations"][0]["token"]
@@ -87,7 +87,7 @@ def test_the_fingerprint_covers_every_file_of_the_package(tmp_path):
     copy = tmp_path / "site"
     shutil.copytree(PLUGIN_DIR, copy)
     proc = run("check", "quiesce-insert-null", "--variant", "buggy", "-s", "random", "--json", path=copy)
-    token = json.loads(proc.stdout)["violations"][0]["token"]
+    token = json.loads(proc.stdout)["results"][0]["violations"][0]["token"]
     assert run("replay", token, path=copy).returncode == 1
     init = copy / "blkrace_example_plugin" / "__init__.py"
     init.write_text(init.read_text() + "# edited\n")

@@ -140,7 +140,6 @@ def _bracket_scenario(monkeypatch):
         "b": Variant("b", frozenset(), frozenset({"bug"}), "b"),
     }
     scenario = Brackets("brackets", "[x] in brackets", "-", variants)
-    monkeypatch.setattr(cli, "SCENARIOS", {"brackets": scenario})
     monkeypatch.setitem(registry.SCENARIOS, "brackets", scenario)
 
 

@@ -10,7 +10,18 @@ import time
 
 import pytest
 
-ARGS = ["check", "budget-rerun", "--variant", "buggy", "--keep-going", "--no-shrink", "-n", "800"]
+ARGS = [
+    "check",
+    "budget-rerun",
+    "--variant",
+    "buggy",
+    "--strategy",
+    "portfolio",
+    "--keep-going",
+    "--no-shrink",
+    "-n",
+    "800",
+]
 
 
 def blkrace(*args, **kw):

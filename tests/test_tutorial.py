@@ -49,7 +49,7 @@ def one_line_error(proc):
 def buggy(workdir):
     proc = run(workdir, "check", "./my_race.py", "--variant", "buggy", "--json", hashseed="3")
     assert proc.returncode == 1, proc.stderr
-    return json.loads(proc.stdout)
+    return json.loads(proc.stdout)["results"][0]
 
 
 def test_the_buggy_variant_strands_a_request_on_hctx_dispatch(buggy):
@@ -66,10 +66,11 @@ def test_the_buggy_variant_strands_a_request_on_hctx_dispatch(buggy):
     def first(function, task=None):
         return next(s["step"] for s in steps if function in frames(s) and task in (None, s["task"]))
 
+    stranded = v["message"].split(" from ")[1].split()[0]  # "bio:fio-N#0 from fio-N never completed: ..."
     stopped = first("blk_mq_stop_hw_queue")
-    seen = first("__blk_mq_try_issue_directly", "fio-2")
-    started = first("blk_mq_start_stopped_hw_queue")
-    inserted = first("blk_mq_request_bypass_insert", "fio-2")
+    seen = first("__blk_mq_try_issue_directly", stranded)
+    started = next(s["step"] for s in steps if "blk_mq_start_stopped_hw_queue" in frames(s) and s["step"] > seen)
+    inserted = first("blk_mq_request_bypass_insert", stranded)
     assert stopped < seen < started < inserted
 
 
@@ -102,7 +103,7 @@ def test_a_token_of_an_edited_scenario_file_is_refused(workdir, buggy, tmp_path)
 def test_parameters_are_checked_recorded_in_the_token_and_replayed(workdir):
     proc = run(workdir, "check", "./my_race.py", "--variant", "buggy", "--param", "nr_readers=4", "--json")
     assert proc.returncode == 1, proc.stderr
-    out = json.loads(proc.stdout)
+    out = json.loads(proc.stdout)["results"][0]
     assert out["params"] == {"nr_readers": "4"}
     token = out["violations"][0]["token"]
     sched = decode(token)

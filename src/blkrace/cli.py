@@ -105,7 +105,7 @@ class VariantRun:
                     "token": token.split()[-1],
                     "prefix_tokens": token.split()[:-1],
                     "schedule": f.schedule_index + 1,
-                    "found_by": getattr(f, "strategy", "") or self.strategy,
+                    "found_by": _found_by(self, f),
                     "seconds_to_find": round(f.elapsed_s, 4),
                     "detail": _violation_of(f, res).detail,
                     "trace": trace_of(res, trace),
@@ -113,6 +113,11 @@ class VariantRun:
                 for f, res, token in self.reports
             ],
         }
+
+
+def _found_by(run, finding):
+    """The strategy that found ``finding``: the portfolio's member, or the campaign's one strategy."""
+    return (getattr(finding, "strategy", "") if run.strategy == PORTFOLIO else "") or run.strategy
 
 
 def _violation_of(finding, replayed):
@@ -319,7 +324,7 @@ def _print_variant_report(console, run, trace="window"):
         shown.add(finding.schedule_index)
         header = (
             f"{run.scenario} --variant {run.variant}: found at schedule {finding.schedule_index + 1} "
-            f"({getattr(finding, 'strategy', '') or run.strategy}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
+            f"({_found_by(run, finding)}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
         )
         render_finding(console, finding, replayed, token, header, trace=trace)
     verdict = _summary_line(run)
@@ -584,7 +589,7 @@ def check_cmd(
                 continue
             # --all is a summary: one line per finding, with the token to replay it.
             for f, _, token in run.reports:
-                by = f" ({f.strategy})" if getattr(f, "strategy", "") else ""
+                by = f" ({_found_by(run, f)})" if run.strategy == PORTFOLIO else ""
                 console.print(
                     Text(f"{run.scenario} --variant {run.variant}: {f.violation.kind}{by}: {f.violation.message}")
                 )

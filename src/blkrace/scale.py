@@ -93,7 +93,7 @@ def run_scaled(
             want=want,
             max_steps=max_steps,
             progress=progress,
-            strategy_name=strategy_name if strategy_name == PORTFOLIO else None,
+            strategy_name=strategy_name,
             stop=options.get("stop"),
         )
     except (CampaignError, StoreError, RecipeError) as exc:

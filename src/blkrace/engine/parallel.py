@@ -63,6 +63,8 @@ class PortfolioResult(CampaignResult):
     resumed_units: int = 0  # of which read back from a store
     jobs: int = 1
     backend: str = "inline"  # "inline", "processes" or "dask"
+    cut: int = 0  # runs the engine cut short (step bound, starvation rescue): no exhausted claim then
+    bound: int | None = None  # the preemption bound of the systematic member whose space was exhausted
 
 
 @dataclass
@@ -89,6 +91,7 @@ class UnitResult:
     pruned: int = 0
     steps: int = 0
     exhausted: bool = False
+    cut: int = 0  # runs the engine cut (RunResult.cut, where the engine reports it)
     interrupted: bool = False
     started: float = 0.0  # wall clock (time.time()) when the unit started
     elapsed_s: float = 0.0
@@ -130,6 +133,8 @@ def run_unit(work, progress=None, wrap=None):
                 break
             out.runs += 1
             out.steps += result.steps
+            if getattr(result, "cut", None) is not None:
+                out.cut += 1
             if result.end_reason == "pruned":
                 out.pruned += 1
             new = False
@@ -409,7 +414,10 @@ def run_campaign(
     if out.interrupted:
         # Lose nothing found: merge every unit that came back, in plan order, past any gap.
         merger.merge_all(results)
-    out.exhausted = stopped_by == "exhausted"
+    # A space is proved only if no run of the campaign was cut by the engine.
+    out.exhausted = stopped_by == "exhausted" and out.cut == 0
+    if out.exhausted:
+        out.bound = next((m.options.get("preemption_bound") for m in members if m.systematic), None)
     out.elapsed_s = time.perf_counter() - perf_start
     return out
 
@@ -466,6 +474,7 @@ class _Merger:
         stats["exhausted"] = stats["exhausted"] or res.exhausted
         out.runs += res.runs
         out.pruned += res.pruned
+        out.cut += res.cut
         out.steps += res.steps
         out.units += 1
         for origin, n in res.counts.items():

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS units (
     pruned INTEGER NOT NULL,
     steps INTEGER NOT NULL,
     exhausted INTEGER NOT NULL,
+    cut INTEGER NOT NULL,
     elapsed_s REAL NOT NULL,
     frontier BLOB,
     saved REAL NOT NULL,
@@ -176,12 +177,12 @@ class StoredCampaign:
         """Every unit on disk: uid -> UnitResult (findings and frontier included)."""
         db = self.store.db
         out = {}
-        for uid, strategy, runs, pruned, steps, exhausted, elapsed, frontier in db.execute(
-            "SELECT uid, strategy, runs, pruned, steps, exhausted, elapsed_s, frontier FROM units "
+        for uid, strategy, runs, pruned, steps, exhausted, cut, elapsed, frontier in db.execute(
+            "SELECT uid, strategy, runs, pruned, steps, exhausted, cut, elapsed_s, frontier FROM units "
             "WHERE campaign = ? ORDER BY uid",
             (self.name,),
         ):
-            res = UnitResult(uid, strategy, runs, pruned, steps, bool(exhausted), elapsed_s=elapsed)
+            res = UnitResult(uid, strategy, runs, pruned, steps, bool(exhausted), cut, elapsed_s=elapsed)
             res.state = pickle.loads(frontier) if frontier is not None else None
             out[uid] = res
         for uid, pos, sig, violation, choices, prefix, steps, elapsed, count in db.execute(
@@ -204,7 +205,7 @@ class StoredCampaign:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
-                "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.name,
                     res.uid,
@@ -213,6 +214,7 @@ class StoredCampaign:
                     res.pruned,
                     res.steps,
                     int(res.exhausted),
+                    res.cut,
                     res.elapsed_s,
                     frontier,
                     time.time(),
