@@ -43,7 +43,7 @@ def test_list_names_every_variant():
 def test_check_buggy_reports_stall_with_token(buggy_json):
     out = buggy_json
     assert out["scenario"] == "budget-rerun" and out["variant"] == "buggy"
-    assert out["strategy"] == "pct" and out["schedules"] >= 1
+    assert out["strategy"] == "portfolio" and out["schedules"] >= 1
     kinds = [v["kind"] for v in out["violations"]]
     assert "stall" in kinds
     v = out["violations"][0]
@@ -100,7 +100,7 @@ def _one_line_error(proc):
     [
         (("check", "no-such-scenario"), "valid: budget-rerun"),
         (("check", "budget-rerun", "--variant", "nope"), "valid: buggy, fixed"),
-        (("check", "budget-rerun", "--strategy", "bogus"), "valid: random, pct, dfs"),
+        (("check", "budget-rerun", "--strategy", "bogus"), "valid: portfolio, random, pct"),
         (("check", "budget-rerun", "--schedules", "x"), "--schedules"),
         (("check", "budget-rerun", "--frobnicate"), "--frobnicate"),
         (("check",), "--all"),

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from blkrace import __version__
 from blkrace.engine import ScheduleMismatch
-from blkrace.engine.campaign import Finding, explore, replay
+from blkrace.engine.campaign import Finding, replay
 from blkrace.engine.params import ParamsError, decode_params, encode_params
 from blkrace.engine.shrink import shrink
 from blkrace.engine.strategy import STRATEGIES, make_strategy
@@ -33,13 +33,15 @@ from blkrace.report.jsondoc import check_document, replay_document, trace_of
 from blkrace.report.listing import render_list
 from blkrace.report.progress import CheckProgress
 from blkrace.report.text import TRACE_MODES, make_console, render_finding, render_timeline
+from blkrace.scale import PORTFOLIO, ScaleError, default_jobs, findings_report, open_store, run_scaled
 from blkrace.scenarios import registry
 from blkrace.scenarios.base import ENGINE_LIMITS, ParamError, format_value
 from blkrace.scenarios.loader import LoadError
 from blkrace.scenarios.registry import fingerprint_of
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-DEFAULT_STRATEGY = "pct"
+DEFAULT_STRATEGY = PORTFOLIO
+CHECK_STRATEGIES = (PORTFOLIO, *STRATEGIES)
 
 app = typer.Typer(
     add_completion=False,
@@ -96,6 +98,7 @@ class VariantRun:
             "bound": c.bound,
             "cut": c.cut,
             "interrupted": c.interrupted,
+            "explored": getattr(c, "members", {}),  # runs per strategy of the portfolio
             "elapsed_s": round(c.elapsed_s, 4),
             "expected": sorted(self.expect),
             "allowed": sorted(self.allowed),
@@ -107,6 +110,7 @@ class VariantRun:
                     "token": token.split()[-1],
                     "prefix_tokens": token.split()[:-1],
                     "schedule": f.schedule_index + 1,
+                    "found_by": _found_by(self, f),
                     "seconds_to_find": round(f.elapsed_s, 4),
                     "detail": _violation_of(f, res).detail,
                     "trace": trace_of(res, trace),
@@ -114,6 +118,11 @@ class VariantRun:
                 for f, res, token in self.reports
             ],
         }
+
+
+def _found_by(run, finding):
+    """The strategy that found ``finding``: the portfolio's member, or the campaign's one strategy."""
+    return (getattr(finding, "strategy", "") if run.strategy == PORTFOLIO else "") or run.strategy
 
 
 def _violation_of(finding, replayed):
@@ -256,7 +265,8 @@ def _parse_memory_model(value):
 
 
 def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
-    strategy = _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
+    if strategy_name != PORTFOLIO:
+        _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
     lockdep = options.get("lockdep", True)
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
@@ -277,17 +287,25 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
             progress(done, nfound)
 
     # Stop as soon as every expected kind was seen (or at the first finding
-    # when asked to); a clean variant explores the whole budget.
-    campaign = explore(
-        explore_build,
-        strategy,
-        schedules,
-        stop_on_first=stop_on_first and not wanted,
-        max_steps=max_steps,
-        progress=on_progress,
-        stop_when=(lambda kinds: wanted <= kinds) if wanted and stop_on_first else None,
-    )
-    out = VariantRun(scenario.name, variant.name, strategy.name, seed, expect, allowed, campaign, preemptive)
+    # when asked to); a clean variant explores the whole budget.  Units of
+    # work run here, in worker processes or on a Dask cluster (blkrace/scale.py).
+    try:
+        campaign = run_scaled(
+            scenario,
+            variant,
+            strategy_name=strategy_name,
+            schedules=schedules,
+            seed=seed,
+            stop_on_first=stop_on_first and not wanted,
+            want=wanted if wanted and stop_on_first else None,
+            max_steps=max_steps,
+            progress=on_progress,
+            options={**options, "preempt": preemptive, "params": params, "memory_model": mm},
+            token_of=lambda choices: _token(scenario, variant, choices, preemptive, params, mm),
+        )
+    except ScaleError as exc:
+        _fail(str(exc))
+    out = VariantRun(scenario.name, variant.name, campaign.strategy, seed, expect, allowed, campaign, preemptive)
     out.params = dict(params)
     out.memory_model = mm
     for finding in campaign.findings:
@@ -323,7 +341,7 @@ def _print_variant_report(console, run, trace="window"):
         shown.add(finding.schedule_index)
         header = (
             f"{run.scenario} --variant {run.variant}: found at schedule {finding.schedule_index + 1} "
-            f"({run.strategy}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
+            f"({_found_by(run, finding)}, seed {run.seed}) after {finding.elapsed_s:.2f} s"
         )
         render_finding(console, finding, replayed, token, header, trace=trace)
     verdict = _summary_line(run)
@@ -357,9 +375,11 @@ def _summary_line(run):
     c = run.campaign
     pruned = f" ({c.pruned} more pruned by sleep sets)" if c.pruned else ""
     kinds = ", ".join(run.found_kinds) or "no violation"
+    members = getattr(c, "members", {})
+    per = " (" + ", ".join(f"{k} {m['runs']}" for k, m in members.items()) + ")" if len(members) > 1 else ""
     return (
         f"{run.scenario} --variant {run.variant}: {kinds}; {_space(c)}{pruned}, "
-        f"{c.elapsed_s:.2f} s, strategy {run.strategy}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
+        f"{c.elapsed_s:.2f} s, strategy {run.strategy}{per}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
         + (f", memory model {run.memory_model}" if run.memory_model != "sc" else "")
     )
 
@@ -453,7 +473,9 @@ def check_cmd(
     scenario: str = typer.Argument(None, help="Scenario name (see `blkrace list`)."),
     variant: str = typer.Option(None, "--variant", "-v", help="One variant; default: every variant of the scenario."),
     all_: bool = typer.Option(False, "--all", help="Every scenario and variant against its declared outcome."),
-    strategy: str = typer.Option(DEFAULT_STRATEGY, "--strategy", "-s", help=f"One of: {', '.join(STRATEGIES)}."),
+    strategy: str = typer.Option(
+        DEFAULT_STRATEGY, "--strategy", "-s", help=f"One of: {', '.join(CHECK_STRATEGIES)} (several side by side)."
+    ),
     schedules: int = typer.Option(
         None,
         "--schedules",
@@ -497,14 +519,26 @@ def check_cmd(
         help="Memory model: sc (sequentially consistent) or lkmm (the Linux-kernel memory model: stale "
         "loads and reordered stores are the explorer's choices); default: each variant's own.",
     ),
+    jobs: int = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        parser=_int_option(1),
+        help="Worker processes (default: this machine's cores); the same findings for any N.",
+    ),
+    dask: str = typer.Option(None, "--dask", help="Run on a Dask distributed cluster: its scheduler's address."),
+    store: str = typer.Option(None, "--store", metavar="FILE", help="Campaign store (SQLite): units and findings."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the campaign of --store FILE where it stopped."),
 ):
     """Explore schedules of a scenario (a name, or a file ./my_race.py) and report what breaks."""
     if all_ and scenario:
         _fail("give a scenario or --all, not both")
     if not all_ and not scenario:
         _fail("name a scenario (see `blkrace list`) or pass --all")
-    if strategy not in STRATEGIES:
-        _fail(f"unknown strategy {strategy!r} (valid: {', '.join(STRATEGIES)})")
+    if strategy not in CHECK_STRATEGIES:
+        _fail(f"unknown strategy {strategy!r} (valid: {', '.join(CHECK_STRATEGIES)})")
+    if resume and not store:
+        _fail("--resume continues the campaign of a store: give --store FILE")
     _check_trace(trace)
     if all_ and variant:
         _fail("--variant goes with a scenario, not with --all")
@@ -539,7 +573,15 @@ def check_cmd(
         "preempt": preemptive,
         "params": params,
         "memory_model": memory_model,
+        "jobs": jobs or default_jobs(),
+        "dask": dask,
+        "resume": resume,
     }
+    if store:
+        try:
+            options["store"] = open_store(store)
+        except ScaleError as exc:
+            _fail(str(exc))
     for s, v in targets:
         _check_params(s, v, params)  # bad input before any exploration
     console = make_console()
@@ -589,8 +631,9 @@ def check_cmd(
                 continue
             # --all is a summary: one line per finding, with the token to replay it.
             for f, _, token in run.reports:
+                by = f" ({_found_by(run, f)})" if run.strategy == PORTFOLIO else ""
                 console.print(
-                    Text(f"{run.scenario} --variant {run.variant}: {f.violation.kind}: {f.violation.message}")
+                    Text(f"{run.scenario} --variant {run.variant}: {f.violation.kind}{by}: {f.violation.message}")
                 )
                 console.print(Text(f"  blkrace replay {token}"), soft_wrap=True)
         if several:
@@ -737,6 +780,46 @@ def replay_cmd(
             diverged = f"replaying a {sched.variant} token on {target.name}: {strategy.diverged_at[1]}"
         command = f"blkrace replay {tokens[-1][:16]}…" + (f" --variant {target.name}" if lenient else "")
         _html_write(html_out, lambda: html_report.replay_page(s.name, target.name, result, token, command, diverged))
+    raise typer.Exit(code)
+
+
+@app.command("findings")
+def findings_cmd(
+    file: str = typer.Argument(..., help="A campaign store written by `blkrace check --store FILE`."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the report."),
+):
+    """List what a campaign store holds: schedules per strategy, findings by signature, first token and count."""
+    try:
+        campaigns = findings_report(file)
+    except ScaleError as exc:
+        _fail(str(exc))
+    code = EXIT_FOUND if any(c["findings"] for c in campaigns) else EXIT_OK
+    if json_out:
+        print(json.dumps({"store": file, "campaigns": campaigns}))
+        raise typer.Exit(code)
+    console = make_console()
+    for c in campaigns:
+        runs = sum(e["runs"] for e in c["explored"])
+        per = ", ".join(
+            f"{e['strategy']} {e['runs']}" + (" (exhausted)" if e["exhausted"] else "") for e in c["explored"]
+        )
+        console.print(
+            Text(f"{c['campaign']}: {runs} of {c['schedules']} schedules ({per or 'none yet'})", style="bold")
+        )
+        for f in c["findings"]:
+            runs_word = "run" if f["count"] == 1 else "runs"
+            console.print(
+                Text(
+                    f"  {f['kind']}: {f['message']}  [{f['count']} {runs_word}, first at schedule "
+                    f"{f['schedule_index'] + 1} by {f['strategy']}]"
+                ),
+                soft_wrap=True,
+            )
+            console.print(Text(f"    signature {f['signature']}"), soft_wrap=True)
+            if f["token"]:
+                console.print(Text(f"    blkrace replay {f['token']}"), soft_wrap=True)
+    if not campaigns:
+        console.print(Text(f"{file}: no campaign yet"))
     raise typer.Exit(code)
 
 
