@@ -68,9 +68,9 @@ def test_replay_in_another_process_gives_the_identical_trace(buggy_json):
     assert proc.returncode == 1, proc.stderr
     replayed = json.loads(proc.stdout)
     assert replayed["trace"] == v["trace"]
-    assert [x["message"] for x in replayed["violations"]][: len(buggy_json["violations"])] == [
-        x["message"] for x in buggy_json["violations"]
-    ]
+    # The check's findings of that same run (the portfolio may find others in other runs).
+    same_run = [x["message"] for x in buggy_json["violations"] if x["token"] == v["token"]]
+    assert set(same_run) <= {x["message"] for x in replayed["violations"]}
 
 
 def test_check_fixed_is_clean():

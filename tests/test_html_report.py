@@ -226,7 +226,8 @@ def test_browser_draws_hotplug_bands_and_filters_by_cpu_and_task(chromium, pages
         "(() => { const s = document.querySelector('#overview select'); s.value = 'time';"
         " s.dispatchEvent(new Event('change')); })()"
     )
-    assert chromium.eval(ticks)[-1].endswith(" ms") and "60000.000 ms" in chromium.eval(ticks)
+    times = [t for t in chromium.eval(ticks) if t.endswith(" ms")]
+    assert times and times[0] == "0.000 ms" and float(times[-1].split()[0]) > 30000  # past the 30 s timeout
     chromium.eval(
         "(() => { const s = document.querySelector('#overview select'); s.value = 'step';"
         " s.dispatchEvent(new Event('change')); })()"

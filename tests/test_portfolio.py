@@ -32,7 +32,7 @@ def test_default_portfolio_has_pct_depths_random_and_a_systematic_search():
     assert members[0].name == "pct" and members[0].seed == 5  # the runs of --strategy pct --seed 5
     assert len({m.seed for m in members if not m.systematic}) == len(names)
     (systematic,) = [m for m in members if m.systematic]
-    assert systematic.name == "dfs"
+    assert systematic.name == "dpor"
 
 
 def test_dpor_joins_the_portfolio_when_the_engine_has_it(monkeypatch):

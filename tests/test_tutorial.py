@@ -85,7 +85,7 @@ def test_its_token_replays_in_another_process_and_names_the_file(workdir, buggy)
 
 
 def test_every_variant_holds_its_declared_outcome(workdir):
-    proc = run(workdir, "check", "./my_race.py", "--schedules", "400", "--json")
+    proc = run(workdir, "check", "./my_race.py", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout)
     found = {r["variant"]: sorted({v["kind"] for v in r["violations"]}) for r in out["results"]}

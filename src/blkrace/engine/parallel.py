@@ -416,8 +416,8 @@ def run_campaign(
         merger.merge_all(results)
     # A space is proved only if no run of the campaign was cut by the engine.
     out.exhausted = stopped_by == "exhausted" and out.cut == 0
-    if out.exhausted:
-        out.bound = next((m.options.get("preemption_bound") for m in members if m.systematic), None)
+    # The bound of the systematic member (dfs, dpor): what an exhausted claim is within.
+    out.bound = next((m.options.get("preemption_bound") for m in members if m.systematic), None)
     out.elapsed_s = time.perf_counter() - perf_start
     return out
 
