@@ -42,6 +42,27 @@ class _Node:
         self.prev = prev  # tid of the previous task if it could run here, else None
 
 
+def backtrack(path, next_choice):
+    """Move the deepest node with an option left on to it, popping exhausted
+    nodes; False once the whole tree is explored.  ``next_choice(node)`` gives
+    a scheduling node's next option (None: none left); a data node's options
+    are simply its indexes."""
+    while path:
+        node = path[-1]
+        node.done.append(node.chosen)
+        if node.data:
+            if node.chosen + 1 < node.options:
+                node.chosen += 1
+                return True
+        else:
+            choice = next_choice(node)
+            if choice is not None:
+                node.chosen = choice
+                return True
+        path.pop()
+    return False
+
+
 def independent(a, b):
     return a is not None and b is not None and (a[0] != b[0] or (a[1] == READ and b[1] == READ))
 
@@ -115,21 +136,8 @@ class DFS:
     def end_run(self, result):
         if result.end_reason == "pruned":
             self.pruned += 1
-        path = self.path
-        while path:
-            node = path[-1]
-            node.done.append(node.chosen)
-            if node.data:
-                if node.chosen + 1 < node.options:
-                    node.chosen += 1
-                    return
-            else:
-                choice = self._first_allowed(node)
-                if choice is not None:
-                    node.chosen = choice
-                    return
-            path.pop()
-        self.exhausted = True
+        if not backtrack(self.path, self._first_allowed):
+            self.exhausted = True
 
     # ------------------------------------------------------------- helpers
 

@@ -50,7 +50,7 @@ exhausted.
 from __future__ import annotations
 
 from blkrace.engine.execution import PRUNE, ScheduleMismatch
-from blkrace.engine.strategy.dfs import independent
+from blkrace.engine.strategy.dfs import backtrack, independent
 from blkrace.engine.traps import READ
 
 _CLOCK = -1
@@ -187,21 +187,8 @@ class DPOR:
                 self._observe(now)
         if result.end_reason == "pruned":
             self.pruned += 1
-        path = self.path
-        while path:
-            node = path[-1]
-            node.done.append(node.chosen)
-            if node.data:
-                if node.chosen + 1 < node.options:
-                    node.chosen += 1
-                    return
-            else:
-                choice = self._next(node)
-                if choice is not None:
-                    node.chosen = choice
-                    return
-            path.pop()
-        self.exhausted = True
+        if not backtrack(self.path, self._next):
+            self.exhausted = True
 
     # ------------------------------------------------------------- events
 
