@@ -240,6 +240,20 @@ class _Processes:
             return res
 
     def stop(self):
+        """End the workers.  CPython's Pool.terminate() can hang for good when its
+        task-handler thread is blocked putting a unit into the workers' pipe as
+        they go (seen once in a CI run): terminate() runs in a thread of its own,
+        and if it has not returned after a few seconds the workers are killed and
+        the stuck thread (a daemon, as the pool's own threads are) is left behind."""
+        ender = threading.Thread(target=self._terminate, name="blkrace-pool-stop", daemon=True)
+        ender.start()
+        ender.join(5)
+        if ender.is_alive():
+            for proc in list(getattr(self.pool, "_pool", ())):  # the pool's worker processes
+                if proc.is_alive():
+                    proc.kill()
+
+    def _terminate(self):
         self.pool.terminate()
         self.pool.join()
 
