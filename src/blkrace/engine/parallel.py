@@ -34,6 +34,7 @@ is merged, in plan order, before it counts.
 
 from __future__ import annotations
 
+import importlib
 import os
 import queue
 import signal
@@ -258,12 +259,17 @@ class _Processes:
         self.pool.join()
 
 
+def _preload(modules):
+    for name in modules:
+        importlib.import_module(name)
+
+
 class _Dask:
     """Units as tasks on a Dask distributed cluster (``address``: its scheduler)."""
 
     name = "dask"
 
-    def __init__(self, address, check=None):
+    def __init__(self, address, check=None, preload=()):
         self.check = check
         try:
             from distributed import Client, wait
@@ -275,6 +281,12 @@ class _Dask:
             raise CampaignError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         self.own = not isinstance(address, Client)
         self.capacity = 2 * max(1, sum(self.client.nthreads().values()))
+        # Every worker imports the model once before the first unit, as the
+        # forkserver does for --jobs: a unit's time is then exploration only.
+        try:
+            self.client.run(_preload, ["blkrace.engine.parallel", *preload])
+        except Exception as exc:  # noqa: BLE001 - a worker that cannot import the model, in one line
+            raise CampaignError(f"a Dask worker cannot load the model: {type(exc).__name__}: {exc}") from None
         self.wait = wait
         self.futures = []
 
@@ -359,7 +371,7 @@ def run_campaign(
 
     wrap = stop.guard if stop is not None else None
     check = stop.check if stop is not None else None
-    executor = _Dask(dask, check) if dask is not None else _Inline(on_run, wrap)
+    executor = _Dask(dask, check, preload=[make_build.__module__]) if dask is not None else _Inline(on_run, wrap)
     out.backend = executor.name
     inflight = set()
     next_submit = 0
