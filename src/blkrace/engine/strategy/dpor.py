@@ -82,6 +82,7 @@ class DPOR:
         self.pruned = 0
         self.races = 0  # races that asked for a backtrack point
         self.fallbacks = 0  # races no initial could reverse: every option was added
+        self._snaps = {}  # path index -> event state there (see _snapshot); this process only
 
     # ------------------------------------------------------------ protocol
 
@@ -94,31 +95,91 @@ class DPOR:
         self._preempt = 0
         self._oids = {}
         self._keep = []
-        # The events of this run, as parallel lists.
-        self._ev_actor = []
-        self._ev_key = []
-        self._ev_node = []  # path index of the node the event was chosen at, or None
-        self._ev_vc = []  # vector clock: actor -> index of its latest event ordered before (or at) this one
-        self._actor_vc = {}  # actor -> vector clock after its latest event (and the wakes since)
-        self._enabler = {}  # actor -> the event that made it able to run
-        self._frontier = {}  # actor -> its latest event
-        self._last_global = None
-        self._writes = {}  # oid -> latest writing event
-        self._reads = {}  # oid -> reading events since that write
-        self._pending = None  # (actor, key, node index, actors enabled before it)
         self._moves = execution.clock_moves
+        self._pending = None  # (actor, key, node index, actors enabled before it)
         # The events before the node whose choice changed are those of the
-        # previous run, whose races that run has already filed: only their
-        # clocks are rebuilt.  Races are looked for from that node on.
+        # previous run, whose races that run has already filed.  When that
+        # node's snapshot of the event state is at hand (taken when the node
+        # was reached in an earlier run of this process), the prefix is
+        # replayed without filing its events again, and the state is restored
+        # at the node; otherwise (the first run, or a path carried over from
+        # another process) every event is filed and races are looked for from
+        # that node on.
         self._fresh_at = len(self.path) - 1
         self._fresh = self._fresh_at < 0
+        self._replay_to = self._fresh_at if self._fresh_at in self._snaps else 0
+        if self._replay_to == 0:
+            self._snaps = {}
+            # The events of this run, as parallel lists.
+            self._ev_actor = []
+            self._ev_key = []
+            self._ev_node = []  # path index of the node the event was chosen at, or None
+            self._ev_vc = []  # vector clock: actor -> index of its latest event ordered before (or at) this one
+            self._actor_vc = {}  # actor -> vector clock after its latest event (and the wakes since)
+            self._enabler = {}  # actor -> the event that made it able to run
+            self._frontier = {}  # actor -> its latest event
+            self._last_global = None
+            self._writes = {}  # oid -> latest writing event
+            self._reads = {}  # oid -> reading events since that write (a tuple: snapshots share it)
         return True
 
+    def _snapshot(self, depth):
+        """Keep the event state at path node ``depth`` for later runs that change its choice.
+
+        Event lists are only ever appended to, and a vector clock is never
+        changed once filed, so the lengths and shallow copies of the maps suffice."""
+        self._snaps[depth] = (
+            len(self._ev_actor),
+            dict(self._actor_vc),
+            dict(self._enabler),
+            dict(self._frontier),
+            self._last_global,
+            dict(self._writes),
+            dict(self._reads),
+            self._pending,
+            self._moves,
+        )
+
+    def _restore(self, depth):
+        """Back to the event state of node ``depth`` (the end of the replayed prefix)."""
+        n, actor_vc, enabler, frontier, last_global, writes, reads, pending, moves = self._snaps[depth]
+        for lst in (self._ev_actor, self._ev_key, self._ev_node, self._ev_vc):
+            del lst[n:]
+        self._actor_vc = dict(actor_vc)
+        self._enabler = dict(enabler)
+        self._frontier = dict(frontier)
+        self._last_global = last_global
+        self._writes = dict(writes)
+        self._reads = dict(reads)
+        self._pending = pending
+        self._moves = moves
+        # Snapshots deeper than the node belong to the subtree just left.
+        for d in [d for d in self._snaps if d > depth]:
+            del self._snaps[d]
+        node = self.path[depth]
+        self._sleep = node.sleep
+        self._preempt = node.preempt
+        self._replay_to = 0
+
+    def _replay(self, data, n):
+        """A node of the replayed prefix: the choice made before, and nothing filed."""
+        node = self.path[self._depth]
+        if node.data is not data or (node.options != n if data else node.actors != n):
+            raise ScheduleMismatch("the model is not deterministic: a replayed DPOR prefix offered other options")
+        self._depth += 1
+        return node.chosen
+
     def pick(self, options, can_advance):
-        opts = [(t.tid, self._key(t)) for t in options]
+        opts = [(t.tid, self._key(t)) for t in options]  # keys even when replaying: object ids in order
         if can_advance:
             opts.append((_CLOCK, None))
-        self._observe([o[0] for o in opts])
+        if self._depth < self._replay_to:
+            return self._replay(False, [o[0] for o in opts])
+        if self._depth == self._replay_to and self._replay_to:
+            self._restore(self._depth)
+        else:
+            self._observe([o[0] for o in opts])
+            self._snapshot(self._depth)
         if self._depth >= self._fresh_at:
             self._fresh = True
         if self._depth < len(self.path):
@@ -145,8 +206,10 @@ class DPOR:
 
     def forced(self, task):
         """A step with no alternative; True when it is asleep (prune the run)."""
-        self._observe([task.tid])
         key = self._key(task)
+        if self._depth <= self._replay_to and self._replay_to:
+            return False  # a replayed step: it was not asleep before either
+        self._observe([task.tid])
         if self._sleep:
             if task.tid in self._sleep:
                 self._pending = None
@@ -156,6 +219,12 @@ class DPOR:
         return False
 
     def choose(self, n):
+        if self._depth < self._replay_to:
+            return self._replay(True, n)
+        if self._depth == self._replay_to and self._replay_to:
+            self._restore(self._depth)
+        else:
+            self._snapshot(self._depth)
         if self._depth >= self._fresh_at:
             self._fresh = True  # the step making this choice is new
         if self._depth < len(self.path):
@@ -290,10 +359,10 @@ class DPOR:
         else:
             oid, kind = key
             if kind == READ:
-                self._reads.setdefault(oid, []).append(index)
+                self._reads[oid] = self._reads.get(oid, ()) + (index,)
             else:
                 self._writes[oid] = index
-                self._reads[oid] = []
+                self._reads[oid] = ()
         return index
 
     def _race(self, e, j, actor, vc_j):
