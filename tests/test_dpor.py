@@ -28,7 +28,7 @@ class PlainDFS(DFS):
         return {}
 
 
-UNTIMED = ["read", "write", "inc", "lock", "flag_wait", "flag_set", "excl", "choose"]
+UNTIMED = ["read", "write", "inc", "lock", "flag_wait", "flag_set", "excl", "choose", "touch"]
 TIMED = UNTIMED + ["sleep", "timer", "flag_wait_timeout"]
 
 
@@ -104,6 +104,13 @@ def make_build(program, outcomes):
                 elif op == "timer":
                     await access(cell, WRITE)
                     execution.add_timer(2_000_000, timer_write, cell)
+                elif op == "touch":
+                    # One step that declares one cell and also writes the
+                    # other (Execution.touch: a second object under one lock).
+                    await access(cell, WRITE)
+                    cell.value += 1
+                    execution.touch(cells[1 - arg], WRITE)
+                    cells[1 - arg].value += 1000
                 elif op == "choose":
                     v = await choose(2, "v")
                     await access(cell, WRITE)
@@ -171,6 +178,30 @@ def test_dpor_with_timers_reaches_every_final_state_of_plain_dfs(program):
 @given(TIMED_PROGRAM, st.integers(0, 2))
 def test_bounded_dpor_reaches_every_final_state_of_bounded_plain_dfs(program, bound):
     compare(program, bound)
+
+
+@SETTINGS
+@given(PROGRAM)
+def test_dfs_with_sleep_sets_reaches_every_final_state_of_plain_dfs(program):
+    """DFS's own reduction (sleep sets, no bound) on the same programs, touches included."""
+    plain, plain_result = final_states(program, PlainDFS(preemption_bound=None), limit=4000)
+    assume(plain_result.exhausted)
+    reduced, dfs_result = final_states(program, DFS(preemption_bound=None))
+    assert dfs_result.exhausted
+    assert reduced == plain
+
+
+@pytest.mark.parametrize("strategy", [DPOR, DFS])
+def test_a_touched_object_makes_the_step_dependent(strategy):
+    """A step that declares x and touches y (one lock hold, say) must be
+    ordered both ways with a reader of y: without Execution.touch() the
+    reduction explores one order only and misses a final state."""
+    program = [(0, [("read", 0)]), (0, [("touch", 1)])]  # t0 reads x; t1 declares y, touches x
+    plain, _ = final_states(program, PlainDFS(preemption_bound=None))
+    reduced, result = final_states(program, strategy(preemption_bound=None))
+    assert result.exhausted and reduced == plain
+    reads = {logs[0] for _cells, logs, _v in reduced}
+    assert reads == {(0,), (1000,)}  # t0 read x before and after t1's touch
 
 
 def test_a_timed_wait_behind_a_preemption_is_reached_under_a_bound():

@@ -40,7 +40,7 @@ from operator import attrgetter
 from blkrace.engine.clock import NSEC_PER_MSEC, NSEC_PER_SEC, TimerHeap
 from blkrace.engine.task import BLOCKED, DONE, RUNNABLE, SLEEPING, Task
 from blkrace.engine.trace import TraceStep, coroutine_stack, frames_of_traceback, running_stack
-from blkrace.engine.traps import BLOCK, CHOOSE, KIND_LETTER, SLEEP, STEP, TIMED_OUT
+from blkrace.engine.traps import BLOCK, CHOOSE, KIND_LETTER, SLEEP, STEP, TIMED_OUT, WRITE
 from blkrace.engine.violations import StopRun, Violation
 
 _by_tid = attrgetter("tid")
@@ -99,6 +99,10 @@ class Execution:
         if spin_steps is not None and spin_steps < 1:
             raise ValueError("spin_steps must be at least 1 (or None: time never passes by itself)")
         self.strategy = strategy
+        # What a step accesses besides the object it declared (touch()), for
+        # a strategy that analyses dependencies (it has ``touched``); None
+        # when nobody listens, so that touch() costs nothing then.
+        self.touched = [] if hasattr(strategy, "touched") else None
         # State that outlives one run: what a campaign's runs have in common
         # (lockdep's dependency graph lives across a boot, so across runs).
         self.shared = shared if shared is not None else {}
@@ -316,6 +320,18 @@ class Execution:
 
     # ------------------------------------------------------------------- loop
 
+    def touch(self, obj, kind=WRITE):
+        """The running step also accesses ``obj``, with no scheduling point of its own.
+
+        For kernel code that touches a second object atomically with the
+        access the step declared (under the same lock, with interrupts off, or
+        in the bookkeeping schedule() does before a task sleeps): the
+        systematic strategies count the step as dependent with every step
+        accessing ``obj`` too.  Random walk and PCT ignore it."""
+        touched = self.touched
+        if touched is not None and self.current is not None:
+            touched.append((obj, kind))
+
     def run(self):
         pick = self.strategy.pick
         choices = self.choices
@@ -330,6 +346,7 @@ class Execution:
         spin_steps = self.spin_steps
         preemptive = self.preemptive
         fair = self._fair
+        touched = self.touched
         while not self._stopped:
             opts = eligible() if self._excl else runnable
             n = len(opts)
@@ -426,6 +443,9 @@ class Execution:
             task.ready_at = self.now
             task.ran_at_step = self.steps
             self.last = task
+            if touched:
+                self.strategy.touched(task, touched)
+                touched.clear()
         self.current = None
         return self._finish()
 

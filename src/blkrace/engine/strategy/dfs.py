@@ -87,12 +87,16 @@ class DFS:
         self._preempt = 0
         self._oids = {}
         self._keep = []
+        self._node = None  # the node the running step was chosen at
+        self._before = None  # the options offered there (tids), to see whom the step disabled
         return True
 
     def pick(self, options, can_advance):
         opts = [(t.tid, self._key(t)) for t in options]
         if can_advance:
             opts.append((_CLOCK, None))
+        if self._before is not None:
+            self._disabled([o[0] for o in opts])
         if self._depth < len(self.path):
             node = self.path[self._depth]
             if node.data or [o[0] for o in node.options] != [o[0] for o in opts]:
@@ -107,6 +111,8 @@ class DFS:
             node.chosen = choice
             self.path.append(node)
         self._depth += 1
+        self._node = node
+        self._before = [o[0] for o in opts]
         tid, key = node.options[node.chosen]
         self._sleep = self._child_sleep(node)
         self._preempt = node.preempt + self._is_preemption(node, tid)
@@ -114,12 +120,26 @@ class DFS:
 
     def forced(self, task):
         """A step with no alternative; True when it is asleep (prune the run)."""
+        if self._before is not None:
+            self._disabled([task.tid])
+        self._node = None
         if self._sleep:
             if task.tid in self._sleep:
                 return True
             key = self._key(task)
             self._sleep = {u: k for u, k in self._sleep.items() if independent(k, key)}
         return False
+
+    def touched(self, task, accesses):
+        """The step just run also accessed these (Execution.touch()): a task
+        asleep on one of them wakes, and the option is no longer put to sleep
+        in its siblings (its key did not say all it does)."""
+        keys = [self._oid_key(obj, kind) for obj, kind in accesses]
+        if self._sleep:
+            self._sleep = {u: k for u, k in self._sleep.items() if all(independent(k, t) for t in keys)}
+        node = self._node
+        if node is not None and node.options[node.chosen][0] == task.tid:
+            node.options[node.chosen] = (task.tid, None)
 
     def choose(self, n):
         if self._depth < len(self.path):
@@ -134,6 +154,9 @@ class DFS:
         return node.chosen
 
     def end_run(self, result):
+        if self._before is not None:
+            ex = self._execution
+            self._disabled([t.tid for t in ex.runnable if ex.eligible(t)])
         if result.end_reason == "pruned":
             self.pruned += 1
         if not backtrack(self.path, self._first_allowed):
@@ -150,12 +173,25 @@ class DFS:
             # Its next step also takes a non-preemptible CPU, which every
             # other task of that CPU then waits for: dependent with all.
             return None
-        obj = msg[1]
+        return self._oid_key(msg[1], msg[2])
+
+    def _oid_key(self, obj, kind):
         oid = self._oids.get(id(obj))
         if oid is None:
             oid = self._oids[id(obj)] = len(self._oids)
             self._keep.append(obj)  # keep alive: id() must not be reused in this run
-        return (oid, msg[2])
+        return (oid, kind)
+
+    def _disabled(self, now):
+        """After the step chosen at ``self._node``: if it took the CPU from
+        another task (preempt_disable, irqs off, a non-preemptible lane), its
+        key did not say so: dependent with every step, as in dpor.py."""
+        node, before = self._node, self._before
+        self._before = None
+        tid = node.options[node.chosen][0]
+        if any(a != tid and a != _CLOCK and a not in now for a in before):
+            node.options[node.chosen] = (tid, None)
+            self._sleep = {}
 
     def _is_preemption(self, node, tid):
         return 1 if node.prev is not None and tid != node.prev else 0

@@ -97,6 +97,7 @@ class DPOR:
         self._keep = []
         self._moves = execution.clock_moves
         self._pending = None  # (actor, key, node index, actors enabled before it)
+        self._touches = None  # keys of what the pending step touched besides its declared access
         # The events before the node whose choice changed are those of the
         # previous run, whose races that run has already filed.  When that
         # node's snapshot of the event state is at hand (taken when the node
@@ -218,6 +219,17 @@ class DPOR:
         self._pending = (task.tid, key, None, [task.tid])
         return False
 
+    def touched(self, task, accesses):
+        """The step just run also accessed these (Execution.touch()): filed
+        after it as accesses of the same task at the same node."""
+        pending = self._pending
+        if pending is None or pending[0] != task.tid:
+            return  # a replayed step (its events are in the snapshot) or one the engine chose
+        keys = [self._oid_key(obj, kind) for obj, kind in accesses]
+        self._touches = keys
+        if self._sleep:
+            self._sleep = {u: k for u, k in self._sleep.items() if all(independent(k, t) for t in keys)}
+
     def choose(self, n):
         if self._depth < self._replay_to:
             return self._replay(True, n)
@@ -279,10 +291,18 @@ class DPOR:
             if key is None:
                 self._sleep = {}
             index = self._add_event(actor, key, node_index)
+            touches = self._touches
+            if touches is not None:
+                self._touches = None
+                if key is not None:
+                    for touch in touches:
+                        self._add_event(actor, touch, node_index)
             if node_index is not None:
                 eff = self.path[node_index].eff
-                if key is None or actor not in eff:
-                    eff[actor] = key  # once dependent with all, for every data choice below
+                if key is None or touches or actor not in eff:
+                    # Once dependent with all (a touch counts so: it is not in
+                    # the key a sleeping task is compared with), for every data choice below.
+                    eff[actor] = None if touches else key
                 if disabled and not unknown and self._fresh:
                     # Each task it took the CPU from could have run first.
                     for a in disabled:
@@ -444,12 +464,14 @@ class DPOR:
         ex = self._execution
         if not ex.preemptive and not task.level and ex.lane_holder(task.lane) is None:
             return None  # it takes a non-preemptible CPU: see dfs._key
-        obj = msg[1]
+        return self._oid_key(msg[1], msg[2])
+
+    def _oid_key(self, obj, kind):
         oid = self._oids.get(id(obj))
         if oid is None:
             oid = self._oids[id(obj)] = len(self._oids)
             self._keep.append(obj)  # keep alive: id() must not be reused in this run
-        return (oid, msg[2])
+        return (oid, kind)
 
     def _is_preemption(self, node, actor):
         return 1 if node.prev is not None and actor != node.prev else 0
