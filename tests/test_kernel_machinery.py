@@ -338,3 +338,68 @@ def test_cond_resched_or_preemption_lets_the_kworker_in():
                 _spin_until_flag(preempt=preempt, resched=resched), make_strategy("pct", seed), 0, max_steps=60_000
             )
             assert result.violations == [], (preempt, resched, seed)
+
+
+def _workqueue_race(actions):
+    """Tasks on CPUs 0 and 1 do ``actions`` on one delayed work of kblockd; each
+    run records how often the work ran and whether every task finished."""
+    from blkrace.engine import access
+    from blkrace.kernel.workqueue import cancel_work_sync, init_workqueues, queue_delayed_work_on
+
+    runs = []
+
+    def build(ex):
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        if k.kblockd_workqueue is None:
+            init_workqueues(k)
+        state = {"ran": 0, "done": 0}
+
+        async def fn(k, work):
+            await access(state)
+            state["ran"] += 1
+
+        dwork = INIT_DELAYED_WORK(fn, "run_work")
+
+        async def actor(k, what):
+            if what == "mod0":
+                await mod_delayed_work_on(k, 0, k.kblockd_workqueue, dwork, 0)
+            elif what == "mod3":
+                await mod_delayed_work_on(k, 1, k.kblockd_workqueue, dwork, 3 * NSEC_PER_MSEC)
+            elif what == "queue":
+                await queue_delayed_work_on(k, 0, k.kblockd_workqueue, dwork, 0)
+            elif what == "cancel":
+                await cancel_work_sync(k, dwork.work)
+            state["done"] += 1
+
+        for cpu, what in enumerate(actions):
+            task_run_on_cpu(k, actor, f"t{cpu}", cpu, what)
+
+        def check(ex):
+            runs.append((state["ran"], state["done"], dwork.work.pending))
+            return ()
+
+        ex.checkers.append(check)
+
+    return build, runs
+
+
+def test_two_queuers_of_one_work_never_lose_it_and_never_spin():
+    """mod_delayed_work_on() from two CPUs (blk_mq_run_hw_queue()'s async
+    kick): every interleaving of the PENDING bit and the pool locks, DPOR
+    without a bound.  The work runs at least once, both callers return (a
+    try_to_grab_pending() that finds PENDING owned but the work on no list
+    waits for the owner, never forever), and no run is cut."""
+    build, runs = _workqueue_race(["mod0", "mod3"])
+    result = explore(build, make_strategy("dpor", preemption_bound=None), 20_000, stop_on_first=False)
+    assert result.exhausted and not result.findings and result.cut == 0
+    assert runs and all(done == 2 and ran >= 1 and not pending for ran, done, pending in runs)
+    assert {ran for ran, _d, _p in runs} == {1, 2}  # merged into one run, or run twice
+
+
+def test_cancel_work_sync_against_a_queuer_leaves_the_work_idle_or_queued_once():
+    build, runs = _workqueue_race(["queue", "cancel"])
+    result = explore(build, make_strategy("dpor", preemption_bound=None), 20_000, stop_on_first=False)
+    assert result.exhausted and not result.findings and result.cut == 0
+    assert runs and all(done == 2 for _r, done, _p in runs)
+    # Cancelled before it ran (never runs), or ran before the cancel took PENDING.
+    assert {ran for ran, _d, _p in runs} == {0, 1}

@@ -84,7 +84,6 @@ class Kernel:
         self.warned = set()  # WARN_ON_ONCE sites already reported
         self.next_pid = 1
         self.worker_pools = {}  # (cpu, highpri) -> worker_pool
-        self.wq_lock = _Named("wq_pool_lock")  # every workqueue list operation
         self.kblockd_workqueue = None
         self.system_wq = None
         self.irq_descs = []
@@ -125,13 +124,6 @@ class Kernel:
     @property
     def now(self):
         return self.execution.now
-
-
-class _Named:
-    __slots__ = ("name",)
-
-    def __init__(self, name):
-        self.name = name
 
 
 # select_fallback_rq(), kernel/sched/core.c
