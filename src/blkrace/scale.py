@@ -13,6 +13,7 @@ from pathlib import Path
 
 from blkrace.engine.parallel import CampaignError, run_campaign
 from blkrace.engine.portfolio import PORTFOLIO, member, portfolio
+from blkrace.engine.split import run_split, splittable
 from blkrace.engine.store import CampaignStore, StoreError
 from blkrace.scenarios.recipe import RecipeError, build_of, recipe_of
 
@@ -87,6 +88,22 @@ def run_scaled(
             }
             campaign = store.campaign(
                 f"{scenario.token_ref}/{variant.name}", settings, resume=options.get("resume", False), token_of=token_of
+            )
+        jobs = options.get("jobs", 1)
+        if campaign is None and len(members) == 1 and splittable(members[0]) and (jobs > 1 or options.get("dask")):
+            # One DPOR search over every worker: its subtrees (engine/split.py).
+            return run_split(
+                build_of,
+                recipe,
+                members[0],
+                schedules,
+                jobs=jobs,
+                dask=options.get("dask"),
+                stop_on_first=stop_on_first,
+                want=want,
+                max_steps=max_steps,
+                progress=progress,
+                stop=options.get("stop"),
             )
         return run_campaign(
             build_of,

@@ -42,12 +42,13 @@ class _Node:
         self.prev = prev  # tid of the previous task if it could run here, else None
 
 
-def backtrack(path, next_choice):
+def backtrack(path, next_choice, floor=0):
     """Move the deepest node with an option left on to it, popping exhausted
     nodes; False once the whole tree is explored.  ``next_choice(node)`` gives
     a scheduling node's next option (None: none left); a data node's options
-    are simply its indexes."""
-    while path:
+    are simply its indexes.  The first ``floor`` nodes are fixed (a subtree of
+    a split search, see engine/split.py): the tree below them is the whole tree."""
+    while len(path) > floor:
         node = path[-1]
         node.done.append(node.chosen)
         if node.data:

@@ -82,6 +82,11 @@ class DPOR:
         self.pruned = 0
         self.races = 0  # races that asked for a backtrack point
         self.fallbacks = 0  # races no initial could reverse: every option was added
+        # A subtree of a split search (engine/split.py): the first ``floor``
+        # nodes of the path are fixed, and what races ask of them is handed
+        # back in ``forwarded`` instead of being explored here.
+        self.floor = 0
+        self.forwarded = []
         self._snaps = {}  # path index -> event state there (see _snapshot); this process only
 
     # ------------------------------------------------------------ protocol
@@ -268,7 +273,7 @@ class DPOR:
                 self._observe(now)
         if result.end_reason == "pruned":
             self.pruned += 1
-        if not backtrack(self.path, self._next):
+        if not backtrack(self.path, self._next, self.floor):
             self.exhausted = True
 
     # ------------------------------------------------------------- events
@@ -417,6 +422,16 @@ class DPOR:
         node = self.path[node_index]
         if initials is None:
             initials = [actor]
+        if node_index < self.floor:
+            # The split search's coordinator decides, against what every
+            # subtree asked of this node; the bounded-POR extra points need
+            # this run's events, so they are asked for here, for every
+            # initial the coordinator might pick.
+            self.forwarded.append(("initials", node_index, list(initials)))
+            usable = [a for a in initials if a in node.actors] or node.actors
+            for a in usable:
+                self._extend(node_index, a)
+            return
         if any(a in node.backtrack for a in initials):
             return
         usable = [a for a in initials if a in node.actors]
@@ -434,12 +449,18 @@ class DPOR:
 
     def _ask(self, node_index, actor):
         node = self.path[node_index]
-        if actor not in node.backtrack:
+        if node_index < self.floor:
+            self.forwarded.append(("ask", node_index, actor))
+        elif actor not in node.backtrack:
             node.backtrack.append(actor)
-        if self.bound is None or actor not in node.actors:
+        self._extend(node_index, actor)
+
+    def _extend(self, node_index, actor):
+        """Under a bound, ask for ``actor`` also where the task running at
+        ``node_index`` last took over: the reversal may fit in the bound only
+        if it starts there."""
+        if self.bound is None or actor not in self.path[node_index].actors:
             return
-        # Under a bound, also where the running task last took over: the
-        # reversal may fit in the bound only if it starts there.
         i = node_index
         ev_of = {n: k for k, n in enumerate(self._ev_node) if n is not None}
         k = ev_of.get(i)
