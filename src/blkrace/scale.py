@@ -104,6 +104,7 @@ def run_scaled(
                 max_steps=max_steps,
                 progress=progress,
                 stop=options.get("stop"),
+                strategy_name=strategy_name,
             )
         return run_campaign(
             build_of,

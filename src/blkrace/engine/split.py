@@ -149,13 +149,16 @@ def run_split(
     progress=None,
     time_limit_s=None,
     stop=None,
+    strategy_name=None,
 ):
-    """A DPOR campaign of ``budget`` runs, its tree split across ``jobs`` workers (or a Dask cluster)."""
+    """A DPOR campaign of ``budget`` runs, its tree split across ``jobs`` workers (or a Dask cluster).
+
+    ``strategy_name``: how the result names the strategy (the member's label by default)."""
     if not splittable(member):
         raise CampaignError(f"{member.label} cannot be split: only DPOR under a preemption bound")
     want = frozenset(want) if want else None
     label = member.label
-    out = PortfolioResult(strategy=label, jobs=jobs)
+    out = PortfolioResult(strategy=strategy_name or label, jobs=jobs)
     out.members[label] = {"runs": 0, "pruned": 0, "exhausted": False}
     out.bound = member.options.get("preemption_bound")
     campaign_start = time.time()
