@@ -548,6 +548,23 @@ async def mm_rmw(k, obj, field, fn, order=MB):
     return _rmw_sync(mm, obj, field, fn, order)
 
 
+# model: a store made under a lock whose acquisition was the step (kernel model)
+def mm_store_locked(k, obj, field, val):
+    """A marked store by code holding the lock every writer of ``obj.field`` takes
+    (e.g. a wait queue's list under its spinlock): no step of its own, the lock's
+    step declares it; it goes at the end of ``co``, the only place the lock's
+    acquire ordering leaves (every other writer's store was released to it)."""
+    mm = k.memory if k is not None else None
+    if mm is None:
+        setattr(obj, field, val)
+        return
+    st = mm.state
+    cpu = mm.cpu()
+    ms = st.history(obj, getattr(obj, field))
+    st.store_commit(cpu, obj, val, len(ms), ONCE, step=mm.ex.steps, task=mm.ex.current.name).time = mm.ex.now
+    setattr(obj, field, val)
+
+
 # The kernel's names.  ``obj.value`` unless a field is named.
 
 
