@@ -9,6 +9,7 @@ litmus test of each pairing is in tests/litmus (its verdict from herd7).
 from blkrace.block import sbitmap
 from blkrace.engine.campaign import explore
 from blkrace.engine.strategy import make_strategy
+from blkrace.kernel import memory
 from blkrace.kernel.boot import boot
 from blkrace.kernel.locking import wait
 from blkrace.kernel.locking.wait import schedule_entry
@@ -87,3 +88,67 @@ def test_sbitmap_clear_without_smp_mb__after_atomic_loses_the_wake_up(monkeypatc
 def test_sbitmap_waiter_without_set_current_state_barrier_loses_the_wake_up(monkeypatch):
     monkeypatch.setattr(wait, "smp_mb", _no_fence)
     assert _explore(sbitmap_build("lkmm"), _dfs(), 200_000).kinds() == ["stall"]
+
+
+# ----------------------------------------------------------------- percpu_ref
+
+
+def percpu_ref_build(model):
+    """A ref in atomic mode whose per-CPU counter on CPU1 still holds an old
+    count (it was folded into the atomic count at the last switch): CPU0
+    switches back to per-CPU mode (zeroing the counters, then releasing the
+    mode), CPU1 takes a reference.  The ref must count two references."""
+    from blkrace.engine import Violation
+    from blkrace.kernel.locking import percpu_ref as pr
+
+    def build(ex):
+        ex.shared["memory_model"] = model
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        ref = pr.percpu_ref(k, "ref", flags=pr.PERCPU_REF_INIT_ATOMIC)
+        ref.percpu_count[1] = ref.cpu_cells[1].value = 5
+        done = []
+
+        async def switcher(k):
+            await pr.percpu_ref_switch_to_percpu(ref)
+            done.append(0)
+
+        async def getter(k):
+            await pr.percpu_ref_get(ref)
+            done.append(1)
+
+        task_run_on_cpu(k, switcher, "switcher", 0)
+        task_run_on_cpu(k, getter, "getter", 1)
+
+        def check(ex):
+            if len(done) == 2:
+                atomic = ref.count - (0 if ref.flags & pr.REF_ATOMIC else pr.PERCPU_COUNT_BIAS)
+                total = atomic + sum(ref.percpu_count)
+                if total != 2:
+                    yield Violation("bug", f"{ref.name} counts {total} references, not 2", origin="weak")
+
+        ex.checkers.append(check)
+
+    return build
+
+
+def test_percpu_ref_switch_to_percpu_clean_with_release_and_dependency():
+    res = _explore(percpu_ref_build("lkmm"), _dfs(), 200_000)
+    assert res.exhausted and res.findings == []
+    assert _explore(percpu_ref_build("sc"), _dfs(), 200_000).findings == []
+
+
+def test_percpu_ref_switch_to_percpu_without_smp_store_release_miscounts(monkeypatch):
+    from blkrace.kernel.locking import percpu_ref as pr
+
+    monkeypatch.setattr(pr, "smp_store_release", memory.WRITE_ONCE)
+    assert _explore(percpu_ref_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]
+
+
+def test_percpu_ref_get_without_the_address_dependency_miscounts(monkeypatch):
+    from blkrace.kernel.locking import percpu_ref as pr
+
+    async def no_dep(k, obj, field="value"):
+        return (await memory.mm_load_dep(k, obj, field))[0], None
+
+    monkeypatch.setattr(pr, "mm_load_dep", no_dep)
+    assert _explore(percpu_ref_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]

@@ -86,7 +86,7 @@ class sbitmap_queue:
     """struct sbitmap_queue, include/linux/sbitmap.h.  ``k`` (set by whoever owns
     the queue) says which of the toggles above are applied."""
 
-    __slots__ = ("name", "depth", "map", "wake_batch", "wake_index", "ws", "ws_active", "k")
+    __slots__ = ("name", "depth", "map", "wake_batch", "wake_index", "ws", "ws_active", "_k")
 
     def __init__(self, name, depth, k=None):
         self.name = name
@@ -97,6 +97,21 @@ class sbitmap_queue:
         self.ws = [sbq_wait_state(f"{name}.ws[{i}]", self.wake_batch, k) for i in range(SBQ_WAIT_QUEUES)]
         self.ws_active = atomic_t(f"{name}.ws_active", k=k)
         self.k = k
+
+    @property
+    def k(self):
+        return self._k
+
+    @k.setter
+    def k(self, k):
+        """Set by whoever owns the queue (blk_mq_init_queue() for a tag set's
+        tags): the toggles, and under ``lkmm`` the locations of the wake path."""
+        self._k = k
+        weak = k if k is not None and k.memory is not None else None
+        for v in [self.wake_index, self.ws_active] + [ws.wait_cnt for ws in self.ws]:
+            v.k = weak
+        for ws in self.ws:
+            ws.wait.k = weak
 
     @property
     def mm(self):

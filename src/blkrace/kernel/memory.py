@@ -445,13 +445,15 @@ def _describe(m):
     return who
 
 
-async def _load(mm, obj, field, order, what=None):
+async def _load(mm, obj, field, order, what=None, dep=_EMPTY, out=None):
     st = mm.state
     cpu = mm.cpu()
-    opts = st.load_options(cpu, obj, getattr(obj, field), floor=mm.floor(obj))
+    opts = st.load_options(cpu, obj, getattr(obj, field), dep=dep, floor=mm.floor(obj))
     i = await choose(len(opts), f"reads-from {_label(obj, field)}") if len(opts) > 1 else 0
     m = opts[i]
-    st.load_commit(cpu, m, order)
+    seen, _ = st.load_commit(cpu, m, order)
+    if out is not None:
+        out.append(seen)
     if i and mm.ex.traced:
         newest = opts[0]
         shown = what(m.val) if what else m.val
@@ -563,6 +565,37 @@ def mm_store_locked(k, obj, field, val):
     ms = st.history(obj, getattr(obj, field))
     st.store_commit(cpu, obj, val, len(ms), ONCE, step=mm.ex.steps, task=mm.ex.current.name).time = mm.ex.now
     setattr(obj, field, val)
+
+
+# model: READ_ONCE() whose value later accesses depend on by address (kernel model)
+async def mm_load_dep(k, obj, field="value"):
+    """READ_ONCE() of a pointer later used to address memory: returns the value
+    and the dependency (what the message read carries; pass it as ``dep`` to the
+    dependent access).  Under ``sc`` the dependency is None."""
+    await access(obj, READ)
+    mm = k.memory
+    if mm is None:
+        return getattr(obj, field), None
+    out = []
+    val = await _load(mm, obj, field, ONCE, out=out)
+    return val, out[0]
+
+
+# model: a per-CPU read-modify-write (this_cpu_add(), include/linux/percpu-defs.h)
+async def mm_this_cpu_rmw(k, obj, fn, field="value", dep=None):
+    """this_cpu_add() and the like: one instruction, atomic against interrupts on
+    its CPU but not an LKMM RMW: a load (at or after ``dep``, an address
+    dependency from mm_load_dep()) then a store, as one step.  Returns the new value."""
+    await access(obj, WRITE)
+    mm = k.memory
+    if mm is None:
+        new = fn(getattr(obj, field))
+        setattr(obj, field, new)
+        return new
+    old = await _load(mm, obj, field, ONCE, dep=dep or _EMPTY)
+    new = fn(old)
+    await _store(mm, obj, field, new, ONCE)
+    return new
 
 
 # The kernel's names.  ``obj.value`` unless a field is named.

@@ -97,6 +97,7 @@ def call_rcu(k, func, *args, comm="rcuo"):
     async def rcu_do_batch(k):
         await access(st, SYNC)  # the kthread's own step: never inside call_rcu()
         await _wait_grace_period(k, st, readers_before, "rcu_gp_kthread")
+        synchronize_rcu_order(k)  # a callback is ordered after the grace period as synchronize_rcu()'s caller is
         await func(k, *args)
 
     return task_run_on_cpu(k, rcu_do_batch, comm, k.current.cpu)
