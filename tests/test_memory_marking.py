@@ -152,3 +152,73 @@ def test_percpu_ref_get_without_the_address_dependency_miscounts(monkeypatch):
 
     monkeypatch.setattr(pr, "mm_load_dep", no_dep)
     assert _explore(percpu_ref_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]
+
+
+# ------------------------------------------------------------------ smp.c
+
+
+class _Var:
+    def __init__(self, name):
+        self.name = name
+        self.value = 0
+
+
+def ipi_build(model):
+    """CPU0 stores, then smp_call_function_single_async() to CPU1; the callback,
+    in CPU1's IPI handler, must see the store (llist_add()'s cmpxchg and
+    llist_del_all()'s xchg are fully ordered)."""
+    from blkrace.engine import Violation
+    from blkrace.kernel import smp
+
+    def build(ex):
+        ex.shared["memory_model"] = model
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        data = _Var("data")
+        seen = []
+
+        async def callback(k, info):
+            seen.append(await memory.READ_ONCE(k, data))
+
+        async def sender(k):
+            await memory.WRITE_ONCE(k, data, 1)
+            await smp.smp_call_function_single_async(k, 1, smp.call_single_data("csd", callback))
+
+        task_run_on_cpu(k, sender, "sender", 0)
+
+        def check(ex):
+            if seen == [0]:
+                yield Violation("bug", "the IPI callback did not see the sender's store", origin="weak")
+
+        ex.checkers.append(check)
+
+    return build
+
+
+def test_ipi_callback_sees_what_the_sender_stored():
+    res = _explore(ipi_build("lkmm"), _dfs(), 200_000)
+    assert res.exhausted and res.findings == []
+
+
+def test_ipi_callback_with_a_relaxed_llist_add_still_ordered_by_csd_lock(monkeypatch):
+    # v3.16's csd_lock() ends with smp_mb(): it orders the sender's store too.
+    from blkrace.kernel import smp
+
+    monkeypatch.setattr(smp, "LLIST_ADD_ORDER", memory.ONCE)
+    res = _explore(ipi_build("lkmm"), _dfs(), 200_000)
+    assert res.exhausted and res.findings == []
+
+
+def test_ipi_callback_reads_stale_without_the_senders_barriers(monkeypatch):
+    from blkrace.kernel import smp
+
+    monkeypatch.setattr(smp, "LLIST_ADD_ORDER", memory.ONCE)
+    monkeypatch.setattr(smp, "smp_mb", _no_fence)
+    assert _explore(ipi_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]
+    assert _explore(ipi_build("sc"), _dfs(), 200_000).findings == []
+
+
+def test_ipi_callback_reads_stale_with_a_relaxed_llist_del_all(monkeypatch):
+    from blkrace.kernel import smp
+
+    monkeypatch.setattr(smp, "LLIST_DEL_ALL_ORDER", memory.ONCE)
+    assert _explore(ipi_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]
