@@ -222,3 +222,78 @@ def test_ipi_callback_reads_stale_with_a_relaxed_llist_del_all(monkeypatch):
 
     monkeypatch.setattr(smp, "LLIST_DEL_ALL_ORDER", memory.ONCE)
     assert _explore(ipi_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]
+
+
+# ------------------------------------------------------------------- SCSI
+
+
+def scsi_budget_build(model, state):
+    """queue_depth 1, one command in flight (its driver tag held).  CPU0: a
+    request goes on hctx->dispatch, then the dispatcher asks for the budget
+    (scsi_mq_get_budget(), denied unless the command is gone).  CPU1: the
+    command completes: scsi_device_unbusy(), the tag freed (blk_mq_put_tag()),
+    then blk_mq_run_hw_queues()'s look for pending work
+    (blk_mq_hctx_has_pending()).  Stranded: the budget denied, no rescue
+    rerun, and the completion sees nothing pending."""
+    from blkrace.block import blk_mq
+    from blkrace.block.list import list_add_tail
+    from blkrace.drivers import scsi
+    from blkrace.engine import Violation
+    from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
+
+    def build(ex):
+        ex.shared["memory_model"] = model
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        sdev = scsi.scsi_add_device(k, nr_hw_queues=1, queue_depth=1)
+        q = sdev.request_queue
+        hctx = q.queue_hw_ctx[0]
+        sdev.device_busy.counter = 1
+        sdev.host.host_busy.counter = 1
+        hctx.tags.bitmap_tags.map = 1  # the command's driver tag
+        out = state["out"] = {}
+
+        async def dispatcher(k):
+            await spin_lock(k, hctx.lock)
+            await list_add_tail("rq", hctx.dispatch)
+            await spin_unlock(k, hctx.lock)
+            out["budget"] = await scsi.scsi_mq_get_budget(hctx)
+
+        async def completion(k):
+            await scsi.scsi_device_unbusy(sdev, None)
+            await blk_mq.blk_mq_put_tag(hctx.tags, q.queue_ctx[1], 0)
+            out["pending"] = await blk_mq.blk_mq_hctx_has_pending(hctx)
+
+        task_run_on_cpu(k, dispatcher, "dispatcher", 0)
+        task_run_on_cpu(k, completion, "completion", 1)
+
+        def check(ex):
+            if "pending" in out and out.get("budget") is False and "rerun" not in out and not out["pending"]:
+                yield Violation("stall", "the request is stranded on hctx->dispatch", origin="weak")
+
+        ex.checkers.append(check)
+
+    return build
+
+
+def _scsi(monkeypatch, model):
+    from blkrace.block import blk_mq
+
+    state = {}
+
+    async def delay_run(hctx, msecs):  # the rescue's rerun: recorded, not run
+        state["out"]["rerun"] = msecs
+
+    monkeypatch.setattr(blk_mq, "blk_mq_delay_run_hw_queue", delay_run)
+    return _explore(scsi_budget_build(model, state), _dfs(), 200_000)
+
+
+def test_scsi_budget_denial_and_completion_clean_with_sbitmap_queue_clear_barrier(monkeypatch):
+    res = _scsi(monkeypatch, "lkmm")
+    assert res.exhausted and res.findings == []
+
+
+def test_scsi_budget_denial_strands_the_request_without_the_completions_barrier(monkeypatch):
+    monkeypatch.setattr(sbitmap, "smp_mb__before_atomic", _no_fence)
+    monkeypatch.setattr(sbitmap, "smp_mb__after_atomic", _no_fence)
+    assert _scsi(monkeypatch, "lkmm").kinds() == ["stall"]
+    assert _scsi(monkeypatch, "sc").findings == []
