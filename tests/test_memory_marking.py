@@ -297,3 +297,57 @@ def test_scsi_budget_denial_strands_the_request_without_the_completions_barrier(
     monkeypatch.setattr(sbitmap, "smp_mb__after_atomic", _no_fence)
     assert _scsi(monkeypatch, "lkmm").kinds() == ["stall"]
     assert _scsi(monkeypatch, "sc").findings == []
+
+
+# ------------------------------------------------------------------- RCU
+
+
+def rcu_mp_build(model):
+    """RCU's guarantee (the shape of the kernel's RCU+sync+read litmus test, with
+    call_rcu()): a reader that sees the callback's store sees the store before
+    call_rcu().  Either the grace period waits for the reader, or the reader
+    began after the grace period started and sees what was stored before it
+    (percpu_ref's switch to atomic mode relies on it)."""
+    from blkrace.engine import Violation
+    from blkrace.kernel.locking.rcu import call_rcu, rcu_read_lock, rcu_read_unlock
+
+    def build(ex):
+        ex.shared["memory_model"] = model
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        x, y = _Var("x"), _Var("y")
+        r = {}
+
+        async def callback(k):
+            await memory.WRITE_ONCE(k, y, 1)
+
+        async def updater(k):
+            await memory.WRITE_ONCE(k, x, 1)
+            call_rcu(k, callback)
+
+        async def reader(k):
+            await memory.READ_ONCE(k, _Var("z"))  # a step first: the section may begin after call_rcu()
+            rcu_read_lock(k)
+            r["y"] = await memory.READ_ONCE(k, y)
+            r["x"] = await memory.READ_ONCE(k, x)
+            rcu_read_unlock(k)
+
+        task_run_on_cpu(k, updater, "updater", 0)
+        task_run_on_cpu(k, reader, "reader", 1)
+
+        def check(ex):
+            if r.get("y") == 1 and r.get("x") == 0:
+                yield Violation("bug", "the reader saw y=1 but x=0", origin="weak")
+
+        ex.checkers.append(check)
+
+    return build
+
+
+def test_rcu_reader_after_a_grace_period_start_sees_the_stores_before_it():
+    res = _explore(rcu_mp_build("lkmm"), _dfs(), 200_000)
+    assert res.exhausted and res.findings == []
+
+
+def test_rcu_reader_without_the_grace_period_ordering_reads_stale(monkeypatch):
+    monkeypatch.setattr(memory.MemoryState, "read_lock", lambda self, cpu, domain: None)
+    assert _explore(rcu_mp_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]

@@ -187,6 +187,7 @@ class MemoryState:
         self.g = _EMPTY  # the global view strong fences agree on
         self.locks = {}  # lock -> (cv, gv) released with it
         self.nmb = 0  # full fences so far
+        self.rcu = {}  # RCU/SRCU domain name -> what grace periods started so far published
 
     # ------------------------------------------------------------ plumbing
 
@@ -198,6 +199,7 @@ class MemoryState:
         c.g = self.g
         c.locks = dict(self.locks)
         c.nmb = self.nmb
+        c.rcu = dict(self.rcu)
         return c
 
     def key(self):
@@ -209,6 +211,7 @@ class MemoryState:
             tuple((cpu, v.key()) for cpu, v in sorted(self.cpus.items())),
             _vkey(self.g),
             tuple((lk, _vkey(v), _vkey(c), _vkey(h)) for lk, (v, c, h) in sorted(self.locks.items())),
+            tuple((d, _vkey(v)) for d, v in sorted(self.rcu.items())),
         )
 
     def cpu(self, cpu):
@@ -375,6 +378,24 @@ class MemoryState:
             g = _join(g, _join(c.pk, c.coh))
         self.g = g
         self.smp_mb(cpu)
+
+    def gp_start(self, cpu, domain):
+        """A grace period of ``domain`` starts on ``cpu`` (synchronize_rcu(), call_rcu()):
+        what the CPU has stored or seen is published to every later reader."""
+        c = self.cpu(cpu)
+        self.rcu[domain] = _join(self.rcu.get(domain, _EMPTY), _join(self.g, _join(c.pk, c.coh)))
+
+    def read_lock(self, cpu, domain):
+        """A read-side critical section of ``domain`` begins on ``cpu``: a grace period
+        that started before it does not wait for it, so it sees what that grace
+        period published (RCU's guarantee: a reader that a grace period does not
+        wait for sees every store before the grace period's start)."""
+        pub = self.rcu.get(domain)
+        if pub:
+            c = self.cpu(cpu)
+            c.rb = _join(c.rb, pub)
+            c.wo = _join(c.wo, pub)
+            c.wb = _join(c.wb, pub)
 
     def migrate(self, old, new):
         """A task moves between CPUs: the scheduler's full barriers on both,
@@ -706,6 +727,24 @@ def synchronize_rcu_order(k):
     mm = k.memory
     if mm is not None:
         mm.state.grace_period(mm.cpu())
+
+
+# model: the ordering a grace period's start gives its later readers (kernel/rcu/tree.c)
+def rcu_gp_start_order(k, domain="rcu"):
+    """A grace period starts (synchronize_rcu(), call_rcu(), synchronize_srcu()):
+    called by rcu.py and srcu.py with the domain's name."""
+    mm = k.memory
+    if mm is not None:
+        mm.state.gp_start(mm.cpu(), domain)
+
+
+# model: the ordering rcu_read_lock() gets from grace periods started before it
+def rcu_read_lock_order(k, domain="rcu"):
+    """rcu_read_lock()/srcu_read_lock(): a reader that began after a grace period
+    started sees the stores before that start (called by rcu.py, srcu.py)."""
+    mm = k.memory
+    if mm is not None:
+        mm.state.read_lock(mm.cpu(), domain)
 
 
 # model: the acquire ordering of spin_lock() (include/linux/spinlock.h)
