@@ -53,9 +53,11 @@ po-earlier load: model code runs in program order and needs a load's value at
 once; the litmus interpreter does issue such stores, see blkrace.litmus); an
 RMW reading an older message than the latest (the interpreter does); address,
 data and control dependencies (the interpreter tracks them per register).
-Not modelled at all: RCU's grace-period guarantee as ordering
-(``rcu-fence``: synchronize_rcu() here waits for readers, it orders nothing
-by itself), SRCU's, plain-access data races (LKMM's ``data-race`` flag),
+RCU's and SRCU's grace-period guarantee (``rcu-fence``) only as two rules:
+the end of a grace period makes what every CPU stored or saw global
+(``grace_period``), and a read-side section begun after a grace period
+started sees what its starting CPU had stored or seen (``gp_start``,
+``read_lock``).  Not modelled at all: plain-access data races (LKMM's ``data-race`` flag),
 ``smp_mb__after_unlock_lock()``; smp_mb__after_atomic() orders everything
 after the CPU's last RMW, a little more than LKMM's
 ``po? ; [RMW] ; fencerel(After-atomic)``; hb chains that return to a CPU
