@@ -161,15 +161,11 @@ def _globals(k):
 
 
 async def __ref_is_percpu(ref):
-    """__ref_is_percpu(), include/linux/percpu-refcount.h: READ_ONCE(percpu_count_ptr)."""
-    return (await _ref_is_percpu_dep(ref))[0]
+    """__ref_is_percpu(), include/linux/percpu-refcount.h: READ_ONCE(percpu_count_ptr).
 
-
-async def _ref_is_percpu_dep(ref):
-    """__ref_is_percpu() with its ``percpu_countp``: whether per CPU, and the
-    address dependency the READ_ONCE() gives the this_cpu op ("The dependency
-    ordering from the READ_ONCE() pairs with smp_store_release() in
-    __percpu_ref_switch_to_percpu()")."""
+    Returns whether per CPU and, for ``percpu_countp``, the address dependency the
+    READ_ONCE() gives the this_cpu op ("The dependency ordering from the
+    READ_ONCE() pairs with smp_store_release() in __percpu_ref_switch_to_percpu()")."""
     k = _weak(ref)
     if k is None:
         await access(ref.mode_cell, READ)
@@ -236,7 +232,7 @@ async def percpu_ref_get(ref):
     """percpu_ref_get(): this CPU's counter, or the atomic count."""
     k = ref.k
     rcu_read_lock(k)
-    percpu, dep = await _ref_is_percpu_dep(ref)
+    percpu, dep = await __ref_is_percpu(ref)
     if percpu:
         await _this_cpu_add(ref, 1, dep)
     else:
@@ -249,7 +245,7 @@ async def percpu_ref_tryget(ref):
     """percpu_ref_tryget(): succeeds unless the atomic count is zero (even after kill)."""
     k = ref.k
     rcu_read_lock(k)
-    percpu, dep = await _ref_is_percpu_dep(ref)
+    percpu, dep = await __ref_is_percpu(ref)
     if percpu:
         await _this_cpu_add(ref, 1, dep)
         ret = True
@@ -265,7 +261,7 @@ async def percpu_ref_tryget_live(ref):
     k = ref.k
     rcu_read_lock(k)
     ret = False
-    percpu, dep = await _ref_is_percpu_dep(ref)
+    percpu, dep = await __ref_is_percpu(ref)
     if percpu:
         await _this_cpu_add(ref, 1, dep)
         ret = True
@@ -289,7 +285,7 @@ async def percpu_ref_put(ref):
     """percpu_ref_put(): in atomic mode, release() when the count hits zero."""
     k = ref.k
     rcu_read_lock(k)
-    percpu, dep = await _ref_is_percpu_dep(ref)
+    percpu, dep = await __ref_is_percpu(ref)
     if percpu:
         await _this_cpu_add(ref, -1, dep)
     elif await _atomic_add(ref, -1, MB) == 0 and ref.release is not None:  # atomic_long_sub_and_test()
@@ -300,7 +296,7 @@ async def percpu_ref_put(ref):
 # percpu_ref_is_zero(), include/linux/percpu-refcount.h (v5.8; lib/percpu-refcount.c from v5.9)
 async def percpu_ref_is_zero(ref):
     """percpu_ref_is_zero(): never while per CPU; else the atomic count."""
-    if await __ref_is_percpu(ref):
+    if (await __ref_is_percpu(ref))[0]:
         return False
     k = _weak(ref)
     if k is not None:
@@ -462,7 +458,7 @@ async def percpu_ref_resurrect(ref):
     lock, _ = _globals(k)
     flags = await spin_lock_irqsave(k, lock)
     WARN_ON_ONCE(k, not ref.flags & REF_DEAD)
-    WARN_ON_ONCE(k, await __ref_is_percpu(ref))
+    WARN_ON_ONCE(k, (await __ref_is_percpu(ref))[0])
     await _set_mode(ref, ref.flags & ~REF_DEAD)
     await percpu_ref_get(ref)
     flags = await __percpu_ref_switch_mode(ref, None, flags)

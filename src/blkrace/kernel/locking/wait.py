@@ -1,5 +1,4 @@
 """Wait queues (include/linux/wait.h) and completions (kernel/sched/completion.c).
-
 Kernel baseline: v5.8.
 """
 
