@@ -17,6 +17,19 @@ at zero that 48c033314f37 fixes.  Both commits are toggles of ``__sbq_wake_up()`
 Left out: the per-CPU allocation hints and deferred clearing (they decide
 which bit is taken, not whether one is), shallow depth, resizing (so
 ``wake_batch`` is never written: its READ_ONCE() is not a scheduling point).
+
+Under the ``lkmm`` memory model (a queue created with ``k``): the bitmap word,
+``ws_active``, ``wake_index``, each ``wait_cnt`` and each wait queue's list
+are locations of blkrace.kernel.memory, with the kernel's orderings: the
+allocator's find_next_zero_bit() is a plain look at the word and
+test_and_set_bit_lock() an acquire RMW (__sbitmap_get_word()); the free is
+an unordered clear between smp_mb__before_atomic() and
+smp_mb__after_atomic() (sbitmap_queue_clear()); atomic_read()/atomic_set()
+are READ_ONCE()/WRITE_ONCE(), atomic_dec_return() and a successful
+atomic_cmpxchg() fully ordered, atomic_inc()/atomic_dec() unordered
+(Documentation/atomic_t.txt).  Deferred clearing (set_bit() on ``cleared``,
+moved to the word under ``swap_lock``) is the word's clear here: the same
+unordered RMW.  Under ``sc`` the allocation stays one step.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from blkrace.kernel.locking.wait import (
     wake_up_all_entries,
     wake_up_nr,
 )
+from blkrace.kernel.memory import ACQUIRE, ONCE, mm_load, mm_rmw, smp_mb__after_atomic, smp_mb__before_atomic
 from blkrace.kernel.patch import Patch
 
 SBQ_WAIT_QUEUES = 8
@@ -62,27 +76,47 @@ class sbq_wait_state:
 
     __slots__ = ("name", "wait_cnt", "wait")
 
-    def __init__(self, name, wake_batch):
+    def __init__(self, name, wake_batch, k=None):
         self.name = name
-        self.wait_cnt = atomic_t(f"{name}.wait_cnt", wake_batch)
-        self.wait = wait_queue_head(f"{name}.wait")
+        self.wait_cnt = atomic_t(f"{name}.wait_cnt", wake_batch, k=k)
+        self.wait = wait_queue_head(f"{name}.wait", k=k)
 
 
 class sbitmap_queue:
     """struct sbitmap_queue, include/linux/sbitmap.h.  ``k`` (set by whoever owns
     the queue) says which of the toggles above are applied."""
 
-    __slots__ = ("name", "depth", "map", "wake_batch", "wake_index", "ws", "ws_active", "k")
+    __slots__ = ("name", "depth", "map", "wake_batch", "wake_index", "ws", "ws_active", "_k")
 
     def __init__(self, name, depth, k=None):
         self.name = name
         self.depth = depth
         self.map = 0
         self.wake_batch = sbq_calc_wake_batch(depth)
-        self.wake_index = atomic_t(f"{name}.wake_index")
-        self.ws = [sbq_wait_state(f"{name}.ws[{i}]", self.wake_batch) for i in range(SBQ_WAIT_QUEUES)]
-        self.ws_active = atomic_t(f"{name}.ws_active")
+        self.wake_index = atomic_t(f"{name}.wake_index", k=k)
+        self.ws = [sbq_wait_state(f"{name}.ws[{i}]", self.wake_batch, k) for i in range(SBQ_WAIT_QUEUES)]
+        self.ws_active = atomic_t(f"{name}.ws_active", k=k)
         self.k = k
+
+    @property
+    def k(self):
+        return self._k
+
+    @k.setter
+    def k(self, k):
+        """Set by whoever owns the queue (blk_mq_init_queue() for a tag set's
+        tags): the toggles, and under ``lkmm`` the locations of the wake path."""
+        self._k = k
+        weak = k if k is not None and k.memory is not None else None
+        for v in [self.wake_index, self.ws_active] + [ws.wait_cnt for ws in self.ws]:
+            v.k = weak
+        for ws in self.ws:
+            ws.wait.k = weak
+
+    @property
+    def mm(self):
+        """The kernel when its memory model is weak (the word is a location), else None."""
+        return self.k if self.k is not None and self.k.memory is not None else None
 
     def patched(self, patch):
         return self.k is not None and self.k.patched(patch)
@@ -117,7 +151,11 @@ async def __sbitmap_queue_get(sbq):
     """__sbitmap_queue_get(), lib/sbitmap.c: the lowest clear bit, set atomically; -1 if none.
 
     One step: find_next_zero_bit() and test_and_set_bit_lock() retry until one
-    wins or no bit is clear, which is linearizable as a single atomic."""
+    wins or no bit is clear, which is linearizable as a single atomic under
+    ``sc``; under ``lkmm`` the look at the word is a load of its own
+    (__sbitmap_get_word())."""
+    if sbq.mm is not None:
+        return await __sbitmap_get_word(sbq)
     await access(sbq, WRITE)
     free = ~sbq.map & ((1 << sbq.depth) - 1)
     if not free:
@@ -125,6 +163,22 @@ async def __sbitmap_queue_get(sbq):
     nr = (free & -free).bit_length() - 1
     sbq.map |= 1 << nr
     return nr
+
+
+async def __sbitmap_get_word(sbq):
+    """__sbitmap_get_word(), lib/sbitmap.c (v5.8): find_next_zero_bit() reads the
+    word with plain loads; test_and_set_bit_lock() (an acquire) takes the bit or
+    finds it taken, and then the search goes on (here: from the start again)."""
+    k = sbq.mm
+    while True:
+        word = await mm_load(k, sbq, "map", ONCE, lambda b: f"{b:#x}")
+        free = ~word & ((1 << sbq.depth) - 1)
+        if not free:
+            return -1
+        nr = (free & -free).bit_length() - 1
+        old = await mm_rmw(k, sbq, "map", lambda b, nr=nr: b | 1 << nr, ACQUIRE)  # test_and_set_bit_lock()
+        if not old >> nr & 1:
+            return nr
 
 
 # sbitmap_any_bit_set(), lib/sbitmap.c
@@ -158,7 +212,10 @@ async def __sbq_wake_up(sbq):
         return await _sbq_wake_up_040b83fcecfb(sbq, ws, wait_cnt)
     if wait_cnt <= 0:
         wake_batch = sbq.wake_batch  # READ_ONCE(sbq->wake_batch)
-        # smp_mb__before_atomic(): pairs with sbitmap_queue_resize() (not modelled)
+        # Pairs with the memory barrier in sbitmap_queue_resize() (not modelled)
+        # to ensure that we see the batch size update before the wait count is reset.
+        if sbq.mm is not None:
+            smp_mb__before_atomic(sbq.mm)
         # For concurrent callers of this, the one that failed the atomic_cmpxchg()
         # race calls again, to wake a new batch on a different 'ws'.
         ret = await atomic_cmpxchg(ws.wait_cnt, wait_cnt, wake_batch)
@@ -195,8 +252,13 @@ async def _sbq_wake_up_040b83fcecfb(sbq, ws, wait_cnt):
     # Wake up first in case concurrent callers decrease wait_cnt while the
     # waitqueue is empty.
     await wake_up_nr(ws.wait, wake_batch)
-    # smp_mb__before_atomic(); move wake_index on before resetting wait_cnt,
-    # or concurrent callers see a valid wait_cnt in the old waitqueue.
+    # Pairs with the memory barrier in sbitmap_queue_resize() to ensure that
+    # we see the batch size update before the wait count is reset
+    # (smp_mb__before_atomic()); 040b83fcecfb moves wake_index on before
+    # resetting wait_cnt, or concurrent callers see a valid wait_cnt in the
+    # old waitqueue.
+    if sbq.mm is not None:
+        smp_mb__before_atomic(sbq.mm)
     await sbq_index_atomic_inc(sbq.wake_index)
     await atomic_set(ws.wait_cnt, wake_batch)
     return ret
@@ -209,11 +271,22 @@ async def sbitmap_queue_wake_up(sbq):
 
 
 async def sbitmap_queue_clear(sbq, nr, cpu):
-    """sbitmap_queue_clear(), lib/sbitmap.c: free the bit, then account the wake-up.
-    smp_mb__before_atomic() and smp_mb__after_atomic() around the clear are
-    implied: the model's atomics are sequentially consistent."""
-    await access(sbq, WRITE)  # sbitmap_deferred_clear_bit(): the bit is free from here
-    sbq.map &= ~(1 << nr)
+    """sbitmap_queue_clear(), lib/sbitmap.c (v5.8): free the bit, then account the wake-up.
+
+    smp_mb__before_atomic() (e6d1fa584e0d, v5.6) orders the freed request's
+    accesses before the clear (pairing with test_and_set_bit_lock()'s acquire);
+    smp_mb__after_atomic() pairs with set_current_state() in
+    prepare_to_wait_exclusive(): the clear before the waker's look at
+    ``ws_active`` and waitqueue_active(), against the waiter's list add and
+    ``ws_active`` before its retry of the allocation (store buffering)."""
+    k = sbq.mm
+    if k is None:
+        await access(sbq, WRITE)  # sbitmap_deferred_clear_bit(): the bit is free from here
+        sbq.map &= ~(1 << nr)
+    else:
+        smp_mb__before_atomic(k)
+        await mm_rmw(k, sbq, "map", lambda b: b & ~(1 << nr), ONCE)  # sbitmap_deferred_clear_bit()
+        smp_mb__after_atomic(k)
     await sbitmap_queue_wake_up(sbq)
 
 

@@ -9,6 +9,21 @@ The low-level driver is reduced to what the race needs: queuecommand()
 starts a timer for the device latency; when it fires, the hw queue's
 (managed) interrupt is raised on its CPU and the handler completes the
 command (scsi_debug does the same from an hrtimer).
+
+Under the ``lkmm`` memory model the host's and the device's counters are
+atomic_t locations (Documentation/atomic_t.txt: atomic_inc_return() fully
+ordered, atomic_dec() and atomic_read() not).  The budget relies on a
+pairing: a dispatcher denied the budget (scsi_mq_get_budget(): the fully
+ordered atomic_inc_return() of scsi_dev_queue_ready(), then the rescue's
+atomic_read() of ``device_busy``) against a completion that gives it back
+(scsi_device_unbusy()'s unordered atomic_dec()) and then looks for pending
+work when it reruns the queues.  The completion's full barrier between the
+two is sbitmap_queue_clear()'s smp_mb__before_atomic() on the freed tag
+(__blk_mq_end_request() -> blk_mq_free_request(), before
+blk_mq_run_hw_queues()); v5.10's scsi_run_queue_async() comment names it
+("smp_mb() present in sbitmap_queue_clear() or implied in .end_io").
+Either the dispatcher sees the budget free and reruns, or the completion sees
+the request.
 """
 
 from __future__ import annotations
@@ -46,8 +61,8 @@ class Scsi_Host:
         self.k = k
         self.name = "host0"
         self.can_queue = can_queue
-        self.host_busy = atomic_t("shost->host_busy")
-        self.host_blocked = atomic_t("shost->host_blocked")
+        self.host_busy = atomic_t("shost->host_busy", k=k)
+        self.host_blocked = atomic_t("shost->host_blocked", k=k)
         self.latency_ns = latency_ns
         self.irqs = []  # one managed vector per hw queue
 
@@ -59,8 +74,8 @@ class scsi_device:
         self.name = "sdev0"
         self.host = host
         self.queue_depth = queue_depth
-        self.device_busy = atomic_t("sdev->device_busy")
-        self.device_blocked = atomic_t("sdev->device_blocked")
+        self.device_busy = atomic_t("sdev->device_busy", k=host.k)
+        self.device_blocked = atomic_t("sdev->device_blocked", k=host.k)
         self.sdev_state = SDEV_RUNNING
         self.request_queue = None
 

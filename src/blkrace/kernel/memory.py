@@ -53,9 +53,11 @@ po-earlier load: model code runs in program order and needs a load's value at
 once; the litmus interpreter does issue such stores, see blkrace.litmus); an
 RMW reading an older message than the latest (the interpreter does); address,
 data and control dependencies (the interpreter tracks them per register).
-Not modelled at all: RCU's grace-period guarantee as ordering
-(``rcu-fence``: synchronize_rcu() here waits for readers, it orders nothing
-by itself), SRCU's, plain-access data races (LKMM's ``data-race`` flag),
+RCU's and SRCU's grace-period guarantee (``rcu-fence``) only as two rules:
+the end of a grace period makes what every CPU stored or saw global
+(``grace_period``), and a read-side section begun after a grace period
+started sees what its starting CPU had stored or seen (``gp_start``,
+``read_lock``).  Not modelled at all: plain-access data races (LKMM's ``data-race`` flag),
 ``smp_mb__after_unlock_lock()``; smp_mb__after_atomic() orders everything
 after the CPU's last RMW, a little more than LKMM's
 ``po? ; [RMW] ; fencerel(After-atomic)``; hb chains that return to a CPU
@@ -187,6 +189,7 @@ class MemoryState:
         self.g = _EMPTY  # the global view strong fences agree on
         self.locks = {}  # lock -> (cv, gv) released with it
         self.nmb = 0  # full fences so far
+        self.rcu = {}  # RCU/SRCU domain name -> what grace periods started so far published
 
     # ------------------------------------------------------------ plumbing
 
@@ -198,6 +201,7 @@ class MemoryState:
         c.g = self.g
         c.locks = dict(self.locks)
         c.nmb = self.nmb
+        c.rcu = dict(self.rcu)
         return c
 
     def key(self):
@@ -209,6 +213,7 @@ class MemoryState:
             tuple((cpu, v.key()) for cpu, v in sorted(self.cpus.items())),
             _vkey(self.g),
             tuple((lk, _vkey(v), _vkey(c), _vkey(h)) for lk, (v, c, h) in sorted(self.locks.items())),
+            tuple((d, _vkey(v)) for d, v in sorted(self.rcu.items())),
         )
 
     def cpu(self, cpu):
@@ -376,6 +381,24 @@ class MemoryState:
         self.g = g
         self.smp_mb(cpu)
 
+    def gp_start(self, cpu, domain):
+        """A grace period of ``domain`` starts on ``cpu`` (synchronize_rcu(), call_rcu()):
+        what the CPU has stored or seen is published to every later reader."""
+        c = self.cpu(cpu)
+        self.rcu[domain] = _join(self.rcu.get(domain, _EMPTY), _join(self.g, _join(c.pk, c.coh)))
+
+    def read_lock(self, cpu, domain):
+        """A read-side critical section of ``domain`` begins on ``cpu``: a grace period
+        that started before it does not wait for it, so it sees what that grace
+        period published (RCU's guarantee: a reader that a grace period does not
+        wait for sees every store before the grace period's start)."""
+        pub = self.rcu.get(domain)
+        if pub:
+            c = self.cpu(cpu)
+            c.rb = _join(c.rb, pub)
+            c.wo = _join(c.wo, pub)
+            c.wb = _join(c.wb, pub)
+
     def migrate(self, old, new):
         """A task moves between CPUs: the scheduler's full barriers on both,
         and the task keeps seeing what it saw (its own stores included)."""
@@ -445,13 +468,15 @@ def _describe(m):
     return who
 
 
-async def _load(mm, obj, field, order, what=None):
+async def _load(mm, obj, field, order, what=None, dep=_EMPTY, out=None):
     st = mm.state
     cpu = mm.cpu()
-    opts = st.load_options(cpu, obj, getattr(obj, field), floor=mm.floor(obj))
+    opts = st.load_options(cpu, obj, getattr(obj, field), dep=dep, floor=mm.floor(obj))
     i = await choose(len(opts), f"reads-from {_label(obj, field)}") if len(opts) > 1 else 0
     m = opts[i]
-    st.load_commit(cpu, m, order)
+    seen, _ = st.load_commit(cpu, m, order)
+    if out is not None:
+        out.append(seen)
     if i and mm.ex.traced:
         newest = opts[0]
         shown = what(m.val) if what else m.val
@@ -546,6 +571,54 @@ async def mm_rmw(k, obj, field, fn, order=MB):
             setattr(obj, field, new)
         return old
     return _rmw_sync(mm, obj, field, fn, order)
+
+
+# model: a store made under a lock whose acquisition was the step (kernel model)
+def mm_store_locked(k, obj, field, val):
+    """A marked store by code holding the lock every writer of ``obj.field`` takes
+    (e.g. a wait queue's list under its spinlock): no step of its own, the lock's
+    step declares it; it goes at the end of ``co``, the only place the lock's
+    acquire ordering leaves (every other writer's store was released to it)."""
+    mm = k.memory if k is not None else None
+    if mm is None:
+        setattr(obj, field, val)
+        return
+    st = mm.state
+    cpu = mm.cpu()
+    ms = st.history(obj, getattr(obj, field))
+    st.store_commit(cpu, obj, val, len(ms), ONCE, step=mm.ex.steps, task=mm.ex.current.name).time = mm.ex.now
+    setattr(obj, field, val)
+
+
+# model: READ_ONCE() whose value later accesses depend on by address (kernel model)
+async def mm_load_dep(k, obj, field="value"):
+    """READ_ONCE() of a pointer later used to address memory: returns the value
+    and the dependency (what the message read carries; pass it as ``dep`` to the
+    dependent access).  Under ``sc`` the dependency is None."""
+    await access(obj, READ)
+    mm = k.memory
+    if mm is None:
+        return getattr(obj, field), None
+    out = []
+    val = await _load(mm, obj, field, ONCE, out=out)
+    return val, out[0]
+
+
+# model: a per-CPU read-modify-write (this_cpu_add(), include/linux/percpu-defs.h)
+async def mm_this_cpu_rmw(k, obj, fn, field="value", dep=None):
+    """this_cpu_add() and the like: one instruction, atomic against interrupts on
+    its CPU but not an LKMM RMW: a load (at or after ``dep``, an address
+    dependency from mm_load_dep()) then a store, as one step.  Returns the new value."""
+    await access(obj, WRITE)
+    mm = k.memory
+    if mm is None:
+        new = fn(getattr(obj, field))
+        setattr(obj, field, new)
+        return new
+    old = await _load(mm, obj, field, ONCE, dep=dep or _EMPTY)
+    new = fn(old)
+    await _store(mm, obj, field, new, ONCE)
+    return new
 
 
 # The kernel's names.  ``obj.value`` unless a field is named.
@@ -656,6 +729,24 @@ def synchronize_rcu_order(k):
     mm = k.memory
     if mm is not None:
         mm.state.grace_period(mm.cpu())
+
+
+# model: the ordering a grace period's start gives its later readers (kernel/rcu/tree.c)
+def rcu_gp_start_order(k, domain="rcu"):
+    """A grace period starts (synchronize_rcu(), call_rcu(), synchronize_srcu()):
+    called by rcu.py and srcu.py with the domain's name."""
+    mm = k.memory
+    if mm is not None:
+        mm.state.gp_start(mm.cpu(), domain)
+
+
+# model: the ordering rcu_read_lock() gets from grace periods started before it
+def rcu_read_lock_order(k, domain="rcu"):
+    """rcu_read_lock()/srcu_read_lock(): a reader that began after a grace period
+    started sees the stores before that start (called by rcu.py, srcu.py)."""
+    mm = k.memory
+    if mm is not None:
+        mm.state.read_lock(mm.cpu(), domain)
 
 
 # model: the acquire ordering of spin_lock() (include/linux/spinlock.h)

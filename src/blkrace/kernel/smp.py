@@ -11,6 +11,18 @@ Baseline v3.16: every callback is called, then its csd unlocked, in the
 handler and in the flush alike; v4.0's order (an async csd unlocked before
 its call, 8053871d0f7f) is a toggle of its own.
 
+Under the ``lkmm`` memory model each call_single_queue's ``head->first`` is a
+location of blkrace.kernel.memory: llist_add() is a cmpxchg() loop (the
+successful, fully ordered cmpxchg() stands for it) and llist_del_all() an
+xchg(), both fully ordered, so what the sender stored before queueing the
+csd is seen by the callback; llist_empty() is an ACCESS_ONCE() of
+``head->first``.  v3.16's csd_unlock() is smp_mb() then a plain store of
+``csd->flags`` ("ensure we're all done before releasing data"), and the
+model's look at ``csd->flags`` before queueing is a load of it.  v3.16's
+csd_lock_wait() (a loop on ``csd->flags`` with no barrier after it; the
+acquire came with 38460a2178d2, v4.6) is not modelled: nothing here waits
+for a csd.
+
 Era note: before 8d056c48e486 the handler was
 generic_smp_call_function_single_interrupt() itself and it warned on any
 IPI reaching an offline CPU; the model keeps that body behind the toggle.
@@ -21,6 +33,7 @@ from __future__ import annotations
 from blkrace.engine import READ, WRITE, access
 from blkrace.kernel.bug import WARN
 from blkrace.kernel.machine import HARDIRQ, cpu_online, cpu_online_nocheck, smp_processor_id
+from blkrace.kernel.memory import MB, ONCE, WRITE_ONCE, mm_load, mm_rmw, smp_mb
 from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import local_irq_restore, local_irq_save, preempt_disable, preempt_enable, run_in_context
 
@@ -59,30 +72,52 @@ class call_single_data:
 
 
 class llist_head:
-    """A per-CPU lockless list (include/linux/llist.h): one declared access per operation."""
+    """A per-CPU lockless list (include/linux/llist.h): one declared access per operation.
 
-    __slots__ = ("name", "items")
+    Under ``lkmm`` (created with ``k``), ``first`` is ``head->first``: a location
+    holding the entries, newest first; ``items`` mirrors its latest store."""
 
-    def __init__(self, name):
+    __slots__ = ("name", "items", "k", "first")
+
+    def __init__(self, name, k=None):
         self.name = name
         self.items = []
+        self.k = k if k is not None and k.memory is not None else None
+        self.first = ()
 
 
 # model: call_function_init() (kernel/smp.c): one call_single_queue per CPU
 def init_smp(k):
     """call_function_init(): one call_single_queue per CPU; the offline warning's ``warned``."""
-    k.call_single_queue = [llist_head(f"call_single_queue[{cpu}]") for cpu in range(k.nr_cpu_ids)]
+    k.call_single_queue = [llist_head(f"call_single_queue[{cpu}]", k) for cpu in range(k.nr_cpu_ids)]
     k.smp_warned = False
 
 
 # csd_unlock(), kernel/smp.c
-def csd_unlock(csd):
-    csd.flags &= ~CSD_FLAG_LOCK
+async def csd_unlock(k, csd):
+    """csd_unlock() (v3.16): smp_mb() -- "ensure we're all done before releasing
+    data" -- then ``csd->flags &= ~CSD_FLAG_LOCK`` (a store of its own under lkmm)."""
+    if k.memory is None:
+        csd.flags &= ~CSD_FLAG_LOCK
+        return
+    smp_mb(k)
+    await WRITE_ONCE(k, csd, csd.flags & ~CSD_FLAG_LOCK, field="flags")
 
 
-# llist_add(), include/linux/llist.h
+# The orderings of llist_add()'s successful cmpxchg() and llist_del_all()'s
+# xchg(): both fully ordered (names, so that a test can weaken one and see what
+# the pairing holds).
+LLIST_ADD_ORDER = MB
+LLIST_DEL_ALL_ORDER = MB
+
+
+# llist_add(), include/linux/llist.h (llist_add_batch(), lib/llist.c)
 async def llist_add(node, head):
     """llist_add(): true if the list was empty before."""
+    if head.k is not None:
+        old = await mm_rmw(head.k, head, "first", lambda first: (node,) + first, LLIST_ADD_ORDER)
+        head.items = list(head.first)
+        return not old
     await access(head, WRITE)
     was_empty = not head.items
     head.items.insert(0, node)  # llists push at the head...
@@ -91,10 +126,26 @@ async def llist_add(node, head):
 
 # llist_del_all(), include/linux/llist.h
 async def llist_del_all(head):
+    """llist_del_all(): xchg(&head->first, NULL), fully ordered."""
+    if head.k is not None:
+        old = await mm_rmw(head.k, head, "first", lambda first: (), LLIST_DEL_ALL_ORDER)
+        head.items = list(head.first)
+        entries = list(old)
+        entries.reverse()
+        return entries
     await access(head, WRITE)
     entries, head.items = head.items, []
     entries.reverse()  # ...and the flush reverses them back to queueing order
     return entries
+
+
+# llist_empty(), include/linux/llist.h
+async def llist_empty(head):
+    """llist_empty(): ``ACCESS_ONCE(head->first) == NULL``."""
+    if head.k is not None:
+        return not await mm_load(head.k, head, "first", ONCE)
+    await access(head, READ)
+    return not head.items
 
 
 # arch_send_call_function_single_ipi(), arch/x86/include/asm/smp.h
@@ -112,11 +163,11 @@ async def generic_exec_single(k, cpu, csd):
     if cpu == smp_processor_id(k):
         flags = local_irq_save(k)
         await csd.func(k, csd.info)
-        csd_unlock(csd)
+        await csd_unlock(k, csd)
         local_irq_restore(k, flags)
         return 0
     if not await cpu_online(k, cpu):
-        csd_unlock(csd)
+        await csd_unlock(k, csd)
         return -ENXIO
     # The list was empty: the target may be idle and must be told.  A
     # non-empty list means an IPI is already on its way.
@@ -129,8 +180,16 @@ async def generic_exec_single(k, cpu, csd):
 async def smp_call_function_single_async(k, cpu, csd):
     """smp_call_function_single_async(): fire and forget; callable with irqs off."""
     preempt_disable(k)
-    WARN(k, csd.flags & CSD_FLAG_LOCK, "csd %s is already queued", csd.name)
-    csd.flags = CSD_FLAG_LOCK
+    if k.memory is None:
+        WARN(k, csd.flags & CSD_FLAG_LOCK, "csd %s is already queued", csd.name)
+        csd.flags = CSD_FLAG_LOCK
+    else:
+        # csd_lock(): the look at csd->flags, the store of CSD_FLAG_LOCK, smp_mb()
+        # ("prevent CPU from reordering the above assignment to ->flags with any
+        # subsequent assignments to other fields").
+        WARN(k, await mm_load(k, csd, "flags", ONCE) & CSD_FLAG_LOCK, "csd %s is already queued", csd.name)
+        await WRITE_ONCE(k, csd, CSD_FLAG_LOCK, field="flags")
+        smp_mb(k)
     err = await generic_exec_single(k, cpu, csd)
     preempt_enable(k)
     return err
@@ -152,7 +211,7 @@ async def generic_smp_call_function_single_interrupt(k):
             k.execution.event(f"IPI callback {csd.func.__name__} sent to offline CPU")
     for csd in entry:
         await csd.func(k, csd.info)
-        csd_unlock(csd)
+        await csd_unlock(k, csd)
 
 
 # flush_smp_call_function_queue(), kernel/smp.c
@@ -168,8 +227,7 @@ async def flush_smp_call_function_queue(k, warn_cpu_offline):
     if k.patched(FIX_OFFLINE_CHECK):
         pending = bool(entry)  # 9e949a388635: the callbacks we took
     else:
-        await access(head, READ)
-        pending = bool(head.items)  # 8d056c48e486: the list we just emptied
+        pending = not await llist_empty(head)  # 8d056c48e486: the list we just emptied
     if warn_cpu_offline and not cpu_online_nocheck(k, cpu) and not k.smp_warned and pending:
         k.smp_warned = True
         WARN(k, True, "IPI on offline CPU %d", cpu)
@@ -179,12 +237,12 @@ async def flush_smp_call_function_queue(k, warn_cpu_offline):
         if k.patched(ASYNC_UNLOCK_FIRST) and not csd.flags & CSD_FLAG_SYNCHRONOUS:
             # 8053871d0f7f (v4.0): an async csd is unlocked before its call,
             # so that the callback may queue it again.
-            csd_unlock(csd)
+            await csd_unlock(k, csd)
             await csd.func(k, csd.info)
         else:
             # v3.16: call, then unlock.
             await csd.func(k, csd.info)
-            csd_unlock(csd)
+            await csd_unlock(k, csd)
 
 
 # smpcfd_dying_cpu(), kernel/smp.c

@@ -11,7 +11,7 @@ Kernel baseline: v5.8 (kernel/rcu/tree.c for the grace periods).
 from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
-from blkrace.kernel.memory import synchronize_rcu_order
+from blkrace.kernel.memory import rcu_gp_start_order, rcu_read_lock_order, synchronize_rcu_order
 from blkrace.kernel.sched import preempt_disable, preempt_enable, schedule_on
 
 
@@ -37,6 +37,7 @@ def rcu_read_lock(k):
     preempt_disable(k)
     st = _state(k)
     st.readers.append((k.execution.current, st.gen))
+    rcu_read_lock_order(k)
 
 
 # rcu_read_unlock(), include/linux/rcupdate.h
@@ -57,6 +58,7 @@ def _grace_period_start(k):
     st = _state(k)
     gen = st.gen
     st.gen += 1
+    rcu_gp_start_order(k)
 
     def readers_before():
         return [task for task, g in st.readers if g <= gen]
@@ -97,6 +99,7 @@ def call_rcu(k, func, *args, comm="rcuo"):
     async def rcu_do_batch(k):
         await access(st, SYNC)  # the kthread's own step: never inside call_rcu()
         await _wait_grace_period(k, st, readers_before, "rcu_gp_kthread")
+        synchronize_rcu_order(k)  # a callback is ordered after the grace period as synchronize_rcu()'s caller is
         await func(k, *args)
 
     return task_run_on_cpu(k, rcu_do_batch, comm, k.current.cpu)

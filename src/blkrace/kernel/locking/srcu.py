@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from blkrace.engine import SYNC, WaitQueue, access
 from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
-from blkrace.kernel.memory import synchronize_rcu_order
+from blkrace.kernel.memory import rcu_gp_start_order, rcu_read_lock_order, synchronize_rcu_order
 from blkrace.kernel.sched import schedule_on
 
 
@@ -34,6 +34,7 @@ async def srcu_read_lock(k, ssp):
     lock_acquire(k, ssp.name, read=2)  # rcu_lock_acquire(&ssp->dep_map): a recursive read
     idx = (k.execution.current, ssp.gen)
     ssp.readers.append(idx)
+    rcu_read_lock_order(k, ssp.name)
     return idx
 
 
@@ -52,6 +53,7 @@ async def synchronize_srcu(k, ssp):
     await access(ssp, SYNC)
     gen = ssp.gen
     ssp.gen += 1
+    rcu_gp_start_order(k, ssp.name)
 
     def readers_before():
         return [task for task, g in ssp.readers if g <= gen]

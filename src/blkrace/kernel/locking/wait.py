@@ -1,11 +1,11 @@
 """Wait queues (include/linux/wait.h) and completions (kernel/sched/completion.c).
-
 Kernel baseline: v5.8.
 """
 
 from __future__ import annotations
 
 from blkrace.engine import READ, SYNC, WaitQueue, access
+from blkrace.kernel.memory import ONCE, mm_load, mm_store_locked, smp_mb, spin_acquire_order, spin_release_order
 from blkrace.kernel.sched import schedule_on
 
 
@@ -107,14 +107,22 @@ class wait_queue_head:
 
     ``holders`` tells the wait-for graph whom the waiters wait for (see
     engine/waitq.py); it may be set after creation.
+
+    Created with ``k`` under the ``lkmm`` memory model, the head is also a
+    location of blkrace.kernel.memory: ``nonempty`` is what
+    ``READ_ONCE(wq_head->head.next) != &wq_head->head`` tells the lockless
+    waitqueue_active(); list changes under ``wq_head->lock`` store it, and the
+    lock's acquire and release order what its holders do.
     """
 
-    __slots__ = ("name", "entries", "holders")
+    __slots__ = ("name", "entries", "holders", "k", "nonempty")
 
-    def __init__(self, name, holders=None):
+    def __init__(self, name, holders=None, k=None):
         self.name = name
         self.entries = []  # wq_head->head, in queue order
         self.holders = holders
+        self.k = k if k is not None and k.memory is not None else None
+        self.nonempty = False
 
 
 def _head_holders(head):
@@ -125,12 +133,22 @@ async def prepare_to_wait_exclusive(wq_head, wq_entry):
     """prepare_to_wait_exclusive(), kernel/sched/wait.c: queue the entry at the tail
     (if not queued yet) and set the task's state, under the head's lock (one step)."""
     await access(wq_head, SYNC)  # spin_lock_irqsave(&wq_head->lock)
+    k = wq_head.k
+    if k is not None:
+        spin_acquire_order(k, wq_head)
     if wq_entry.head is None:
         wq_entry.head = wq_head
         wq_head.entries.append(wq_entry)
+        if k is not None:
+            mm_store_locked(k, wq_head, "nonempty", True)  # __add_wait_queue_entry_tail()
         if wq_entry.parked is None:
             wq_entry.parked = WaitQueue(wq_head.name, _head_holders(wq_head))
     wq_entry.woken = False  # set_current_state(TASK_UNINTERRUPTIBLE)
+    if k is not None:
+        # set_current_state() is smp_store_mb(current->state, ...): a full barrier,
+        # the waiter's half of the pairing waitqueue_active()'s comment describes.
+        smp_mb(k)
+        spin_release_order(k, wq_head)  # spin_unlock_irqrestore()
 
 
 async def finish_wait(wq_head, wq_entry):
@@ -140,13 +158,25 @@ async def finish_wait(wq_head, wq_entry):
     await access(wq_head, READ)  # list_empty_careful(&wq_entry->entry)
     if wq_entry.head is not None:
         await access(wq_head, SYNC)  # spin_lock_irqsave(); list_del_init()
+        k = wq_head.k
+        if k is not None:
+            spin_acquire_order(k, wq_head)
         if wq_entry.head is not None:
             wq_entry.head.entries.remove(wq_entry)
             wq_entry.head = None
+            if k is not None:
+                mm_store_locked(k, wq_head, "nonempty", bool(wq_head.entries))
+        if k is not None:
+            spin_release_order(k, wq_head)
 
 
 async def waitqueue_active(wq_head):
-    """waitqueue_active(), include/linux/wait.h: a lockless look at the list."""
+    """waitqueue_active(), include/linux/wait.h: a lockless look at the list,
+    ``!list_empty(&wq_head->head)`` (list_empty() is a READ_ONCE() of head->next).
+    The kernel's comment there: the waker needs an smp_mb() between making the
+    condition true and this load, pairing with set_current_state()'s."""
+    if wq_head.k is not None:
+        return await mm_load(wq_head.k, wq_head, "nonempty", ONCE)
     await access(wq_head, READ)
     return bool(wq_head.entries)
 
@@ -157,6 +187,9 @@ async def wake_up_nr(wq_head, nr):
     each woken entry off the list.  A task between prepare_to_wait() and schedule()
     is woken all the same (its state goes back to TASK_RUNNING) and counts."""
     await access(wq_head, SYNC)
+    k = wq_head.k
+    if k is not None:
+        spin_acquire_order(k, wq_head)
     woken = 0
     for entry in list(wq_head.entries):
         if woken >= nr:
@@ -170,18 +203,25 @@ async def wake_up_nr(wq_head, nr):
         entry.head = None
         entry.parked.wake_one()
         woken += 1
+    if k is not None:
+        if woken:
+            mm_store_locked(k, wq_head, "nonempty", bool(wq_head.entries))
+        spin_release_order(k, wq_head)
     return woken
 
 
 # model: wake_up_all() (__wake_up(), kernel/sched/wait.c) on an entry-based head, lock held
 def wake_up_all_entries(wq_head):
     """wake_up_all() on an entry-based head, from code already under its lock."""
+    before = bool(wq_head.entries)
     for entry in list(wq_head.entries):
         if not entry.woken:
             entry.woken = True
             wq_head.entries.remove(entry)
             entry.head = None
             entry.parked.wake_one()
+    if wq_head.k is not None and before and not wq_head.entries:
+        mm_store_locked(wq_head.k, wq_head, "nonempty", False)
 
 
 # model: schedule() (kernel/sched/core.c) after prepare_to_wait()
