@@ -351,3 +351,53 @@ def test_rcu_reader_after_a_grace_period_start_sees_the_stores_before_it():
 def test_rcu_reader_without_the_grace_period_ordering_reads_stale(monkeypatch):
     monkeypatch.setattr(memory.MemoryState, "read_lock", lambda self, cpu, domain: None)
     assert _explore(rcu_mp_build("lkmm"), _dfs(), 200_000).kinds() == ["bug"]
+
+
+# --------------------------------------------------------------- workqueue
+
+
+def workqueue_build(model, seen):
+    """CPU0 stores, then queue_work_on() to CPU1's pool; the work function must
+    see the store: the PENDING bit's full ordering and pool->lock's release and
+    acquire carry it (the workqueue's documented guarantee)."""
+    from blkrace.kernel.workqueue import INIT_WORK, queue_work_on
+
+    def build(ex):
+        ex.shared["memory_model"] = model
+        k = boot(ex, nr_cpus=2, hotplug=False)
+        data = _Var("data")
+
+        async def fn(k, work):
+            seen.append(await memory.READ_ONCE(k, data))
+
+        work = INIT_WORK(fn, "work")
+
+        async def producer(k):
+            await memory.WRITE_ONCE(k, data, 1)
+            await queue_work_on(k, 1, k.system_wq, work)
+
+        task_run_on_cpu(k, producer, "producer", 0)
+
+    return build
+
+
+def _stale_reads(model):
+    seen = []
+    res = explore(workqueue_build(model, seen), _dfs(), 20_000, stop_on_first=False, max_steps=3000)
+    assert res.exhausted
+    return set(seen)
+
+
+def test_a_work_function_sees_the_stores_before_its_queue_work():
+    assert _stale_reads("lkmm") == {1}
+
+
+def test_without_the_pool_lock_ordering_and_pending_fences_a_work_function_reads_stale(monkeypatch):
+    from blkrace.kernel import workqueue
+
+    for name in ("spin_acquire_order", "spin_release_order"):
+        monkeypatch.setattr(workqueue, name, lambda k, lock: None)
+    for name in ("smp_mb", "smp_wmb"):
+        monkeypatch.setattr(workqueue, name, _no_fence)
+    assert _stale_reads("lkmm") == {0, 1}
+    assert _stale_reads("sc") == {1}

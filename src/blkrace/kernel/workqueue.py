@@ -18,7 +18,11 @@ in the kernel.  Interrupts are off where the kernel has them off (from the
 PENDING test to the end of the queueing, and from taking a worker's pool lock to
 clearing PENDING): nothing else of that CPU runs in those windows, so only
 another CPU can meet a work whose PENDING is owned but which is on no list
-yet.  try_to_grab_pending()'s -EAGAIN busy loop
+yet.  Under ``--memory-model lkmm`` the PENDING operations are fully ordered
+(test_and_set_bit() returns a value; set_work_pool_and_clear_pending() and
+clear_work_data() have their smp_wmb()/smp_mb()) and a pool's lock is an
+acquire and a release, which is what gives a work function every store made
+before the queue_work() that queued it.  try_to_grab_pending()'s -EAGAIN busy loop
 (PENDING owned by someone who has not yet put the work on a list or a timer) is
 a wait that the owner's next step ends, rather than a spin.
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 from blkrace.engine import READ, SYNC, WaitQueue, access
 from blkrace.kernel.machine import cpumask, select_fallback_rq
+from blkrace.kernel.memory import smp_mb, smp_wmb, spin_acquire_order, spin_release_order
 from blkrace.kernel.sched import (
     PF_KTHREAD,
     PF_WQ_WORKER,
@@ -230,11 +235,13 @@ async def worker_thread(k, w):
         # before a task's first trap runs as part of the step that spawns it.
         await access(pool, SYNC)
         local_irq_disable(k)
+        spin_acquire_order(k, pool)
         while pool.worklist:
             # process_one_work() returns with pool->lock held again.
             await process_one_work(k, w, pool.worklist.pop(0))
         # sleep: worker_enter_idle(), raw_spin_unlock_irq(), schedule().  Idle
         # until woken; the waker counts us running again (wake_up_worker).
+        spin_release_order(k, pool)
         local_irq_enable(k)
         if not pool.unbound:
             pool.nr_running -= 1
@@ -254,9 +261,12 @@ async def process_one_work(k, w, work):
     # set_work_pool_and_clear_pending(): an atomic on work->data, which a
     # test_and_set_bit(PENDING) of another CPU does not wait for pool->lock to touch.
     await access(work, SYNC)
+    smp_wmb(k)
     work.pending = False
     work.last_pool = pool
+    smp_mb(k)  # "the following mb guarantees that previous clear of a PENDING bit will not be reordered ..."
     work.busy.wake_all()
+    spin_release_order(k, pool)
     local_irq_enable(k)  # raw_spin_unlock_irq(&pool->lock)
     k.execution.event(f"{w.ts.comm} runs {work.name}")
     await work.func(k, work)
@@ -264,6 +274,7 @@ async def process_one_work(k, w, work):
     await cond_resched(k)
     await access(pool, SYNC)  # raw_spin_lock_irq(&pool->lock)
     local_irq_disable(k)
+    spin_acquire_order(k, pool)
     w.current_work = None  # hash_del(&worker->hentry)
     if work.current_pool is pool:
         work.current_pool = None
@@ -296,11 +307,17 @@ async def __queue_work(k, cpu, wq, work):
     last = work.last_pool
     if last is not None and last is not pool:
         await access(last, SYNC)  # spin_lock(&last_pool->lock): find_worker_executing_work()
+        spin_acquire_order(k, last)
         if work.current_pool is not last:
+            spin_release_order(k, last)
             await access(pool, SYNC)  # "meh... not running there, queue here"
+            spin_acquire_order(k, pool)
     else:
         await access(pool, SYNC)  # spin_lock(&pwq->pool->lock)
-    insert_work(k, reentrant_pool(pool, work), work)
+        spin_acquire_order(k, pool)
+    target = reentrant_pool(pool, work)
+    insert_work(k, target, work)
+    spin_release_order(k, target)
 
 
 # insert_work(), kernel/workqueue.c (with the rest of __queue_work() under pool->lock)
@@ -326,6 +343,7 @@ async def queue_work_on(k, cpu, wq, work):
     """queue_work_on(): false if the work was already pending."""
     await access(work, SYNC)  # test_and_set_bit(WORK_STRUCT_PENDING_BIT, work_data_bits(work))
     flags = local_irq_save(k)  # (before the test in the kernel: the same step here)
+    smp_mb(k)  # a value-returning atomic is fully ordered
     if work.pending:
         local_irq_restore(k, flags)
         k.execution.event(f"{work.name} already pending: not queued again")
@@ -392,12 +410,15 @@ async def try_to_grab_pending(k, work, dwork=None):
     else:
         await access(work, SYNC)  # test_and_set_bit(WORK_STRUCT_PENDING_BIT)
         flags = local_irq_save(k)
+    smp_mb(k)  # a value-returning atomic is fully ordered
     if not work.pending:
         work.pending = True
         return 0, flags
     pool = work.last_pool  # get_work_pool()
     if pool is not None:
         await access(pool, SYNC)  # spin_lock(&pool->lock)
+        spin_acquire_order(k, pool)
+        spin_release_order(k, pool)
         if work.queued_pool is pool:  # "work->data points to pwq iff queued"
             pool.worklist.remove(work)
             work.queued_pool = None
@@ -449,6 +470,7 @@ async def queue_delayed_work_on(k, cpu, wq, dwork, delay_ns):
     """queue_delayed_work_on(): false (and no change) if already pending."""
     await access(dwork.work, SYNC)  # test_and_set_bit(WORK_STRUCT_PENDING_BIT)
     flags = local_irq_save(k)  # "read the comment in __queue_work()"
+    smp_mb(k)  # a value-returning atomic is fully ordered
     if dwork.work.pending:
         local_irq_restore(k, flags)
         k.execution.event(f"{dwork.name} already pending: not queued again")
@@ -504,6 +526,8 @@ async def _flush_started(k, work, what):
     if pool is None:
         return False
     await access(pool, SYNC)  # raw_spin_lock_irq(&pool->lock)
+    spin_acquire_order(k, pool)
+    spin_release_order(k, pool)
     if work.queued_pool is not pool and work.current_pool is not pool:
         return False  # already_gone
     while work.queued_pool is not None or work.current_pool is not None:
@@ -530,8 +554,10 @@ async def cancel_work_sync(k, work):
         local_irq_restore(k, flags)
     await _flush_started(k, work, "cancel_work_sync")
     await access(work, SYNC)  # clear_work_data(): PENDING and the canceling mark cleared
+    smp_wmb(k)
     work.pending = False
     work.canceling = False
+    smp_mb(k)
     work.busy.wake_all()
     return ret == 1
 
