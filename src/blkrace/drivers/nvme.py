@@ -138,11 +138,17 @@ class nvmf_ctrl_options:
 
 
 class nvme_request:
+    """struct nvme_request, drivers/nvme/host/nvme.h: nvme_req(rq), the request's pdu."""
+
     __slots__ = ("rq", "status")
 
     def __init__(self, rq):
         self.rq = rq
         self.status = 0
+
+    @property
+    def name(self):
+        return f"nvme_req({self.rq.name})"
 
 
 class nvme_ns_head:
@@ -374,6 +380,7 @@ async def nvme_read_ana_log(k, ctrl):
 async def nvme_ana_work(k, work):
     """nvme_ana_work(): an ANA change notice (AEN) arrived."""
     ctrl = work.data
+    await access(ctrl, READ)  # ctrl->state, which nvme_change_ctrl_state() writes under ctrl->lock
     if ctrl.state != NVME_CTRL_LIVE:
         return
     await nvme_read_ana_log(k, ctrl)
@@ -476,7 +483,10 @@ async def nvme_tcp_complete_timed_out(rq):
     """nvme_tcp_complete_timed_out(): stop the queue, fail the request as host-aborted."""
     ctrl = rq.q.queuedata.ctrl
     await nvme_tcp_stop_io_queues(ctrl.k, ctrl)  # nvme_tcp_stop_queue(): one I/O queue per controller here
-    if rq.state != MQ_RQ_COMPLETE:  # blk_mq_request_started() && !blk_mq_request_completed()
+    # blk_mq_request_started(rq) && !blk_mq_request_completed(rq): two
+    # READ_ONCE(rq->state), each a step on the request.
+    if await blk_mq.blk_mq_request_started(rq) and not await blk_mq.blk_mq_request_completed(rq):
+        await access(rq.special, WRITE)
         rq.special.status = NVME_SC_HOST_ABORTED_CMD
         await blk_mq.blk_mq_complete_request(rq)
 
@@ -596,8 +606,11 @@ async def nvme_start_queues(k, ctrl):
 # nvme_cancel_request(), drivers/nvme/host/core.c
 async def nvme_cancel_request(rq):
     """nvme_cancel_request(): a started request is failed as host-aborted."""
-    if rq.state == MQ_RQ_COMPLETE:
+    # "don't abort one completed request": blk_mq_request_completed(), a
+    # READ_ONCE(rq->state) that a concurrent completion races with.
+    if await blk_mq.blk_mq_request_completed(rq):
         return True
+    await access(rq.special, WRITE)  # nvme_req(req)->status, the request's pdu
     rq.special.status = NVME_SC_HOST_ABORTED_CMD
     await blk_mq.blk_mq_complete_request(rq)
     return True
@@ -685,6 +698,7 @@ async def nvme_scan_work(k, work):
 # nvme_queue_scan(), drivers/nvme/host/core.c
 async def nvme_queue_scan(k, ctrl):
     """nvme_queue_scan(): "Only new queue scan work when admin and IO queues are both alive"."""
+    await access(ctrl, READ)  # ctrl->state and ctrl->tagset, plain loads
     if ctrl.state == NVME_CTRL_LIVE and ctrl.tagset is not None:
         await queue_work(k, k.nvme_wq, ctrl.scan_work)
 
