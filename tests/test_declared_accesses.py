@@ -14,6 +14,7 @@ import pytest
 
 from blkrace.block import blk_mq
 from blkrace.block.blk_mq import blk_mq_alloc_data, blk_mq_hctx_has_requests, blk_mq_rq_ctx_init
+from blkrace.block.blk_mq_tag import BLK_MQ_S_INACTIVE
 from blkrace.block.types import BLK_MQ_NO_TAG, MQ_RQ_COMPLETE, MQ_RQ_IDLE, MQ_RQ_IN_FLIGHT, request
 from blkrace.drivers import nvme
 from blkrace.drivers.null_blk import null_add_dev
@@ -108,6 +109,36 @@ def _drain_vs_rq_ctx_init(k):
 def test_tag_iter_declares_each_requests_mq_hctx_read(strategy):
     # The drain misses the request (rq->mq_hctx still NULL) or counts it.
     assert outcomes(_drain_vs_rq_ctx_init, strategy) == {False, True}
+
+
+def _drain_vs_recheck(k):
+    """The drain while a submitter whose request is initialised sees INACTIVE
+    in the proposed recheck and gives the request back (rq->mq_hctx = NULL,
+    then the tag)."""
+    q, hctx = _null_queue(k)
+    hctx.tags.bitmap_tags.map = 0b01
+    data = blk_mq_alloc_data(q)
+    data.ctx = q.queue_ctx[1]
+    data.hctx = hctx
+    hctx.state.bits |= 1 << BLK_MQ_S_INACTIVE  # set_bit() in blk_mq_hctx_notify_offline()
+    out = {}
+
+    async def submitter(k):
+        rq = await blk_mq_rq_ctx_init(data, 0)
+        await blk_mq.blk_mq_alloc_raced_offline(data, rq)
+
+    async def drain(k):
+        out["found"] = await blk_mq_hctx_has_requests(hctx)
+
+    task_run_on_cpu(k, submitter, "fio", 1)
+    task_run_on_cpu(k, drain, "cpuhp/0", 0)
+    return lambda: out["found"]
+
+
+@pytest.mark.parametrize("strategy", SYSTEMATIC)
+def test_recheck_declares_its_mq_hctx_store(strategy):
+    # Counted while the submitter still holds it, or already given back.
+    assert outcomes(_drain_vs_recheck, strategy) == {False, True}
 
 
 def _in_flight(q, hctx, cpu=1, tag=0):

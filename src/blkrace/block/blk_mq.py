@@ -370,6 +370,9 @@ async def blk_mq_alloc_raced_offline(data, rq):
     drain sees rq->mq_hctx, or this sees INACTIVE and gives the request back."""
     if not await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
         return False
+    # rq->mq_hctx = NULL: the store the drain's blk_mq_has_request() reads,
+    # declared on the request.
+    await access(rq, WRITE)
     rq.mq_hctx = None
     if rq.tag != BLK_MQ_NO_TAG:
         data.hctx.tags.rqs[rq.tag] = None
