@@ -29,8 +29,9 @@ from blkrace.kernel.sched import kthread_run_on_cpu, task_run_on_cpu
 SYSTEMATIC = ("dfs", "dpor")
 
 
-def outcomes(setup, strategy, schedules=5000, nr_cpus=2):
-    """Every outcome ``setup(k)()`` gives at the end of a run, over an exhaustive search."""
+def outcomes(setup, strategy, schedules=5000, nr_cpus=2, bound=None):
+    """Every outcome ``setup(k)()`` gives at the end of a run, over an exhaustive search
+    (``bound``: a preemption bound, under which DFS runs without sleep sets)."""
     seen = []
 
     def build(ex):
@@ -43,7 +44,7 @@ def outcomes(setup, strategy, schedules=5000, nr_cpus=2):
 
         ex.checkers.append(check)
 
-    result = explore(build, make_strategy(strategy, preemption_bound=None), schedules, stop_on_first=False)
+    result = explore(build, make_strategy(strategy, preemption_bound=bound), schedules, stop_on_first=False)
     assert result.exhausted, f"{strategy} did not exhaust the harness in {schedules} runs"
     assert not result.findings, result.findings[0].violation.message
     return set(seen)
@@ -323,3 +324,61 @@ def _next_cpu_vs_offline(k):
 def test_hctx_next_cpu_declares_its_online_mask_read(strategy):
     # CPU 1 while it is online, else back to CPU 0.
     assert outcomes(_next_cpu_vs_offline, strategy) == {0, 1}
+
+
+# ------------------------------------- 2.19 nvme_tcp_queue_rq's connection
+
+
+def _queue_rq_vs_stop(monkeypatch):
+    """nvme_tcp_queue_rq() while nvme_tcp_stop_io_queues() tears the
+    connection down.  Outcome: (sent, queue still live right after,
+    answer accepted, answer already in when the submitter looked)."""
+
+    def setup(k):
+        ctrl = _nvme_ctrl(k)
+        q = ctrl.namespaces[0].queue
+        hctx = q.queue_hw_ctx[0]
+        rq = _in_flight(q, hctx)
+        rq.state = MQ_RQ_IDLE  # initialised, not started
+        out = {"sent": False, "accepted": None}
+
+        async def no_timeout(k, timer):
+            pass
+
+        q.timeout.function = no_timeout
+
+        def answer(ctrl_, rq_, generation):  # nvme_tcp_response()'s generation test, recorded
+            out["accepted"] = generation == ctrl_.generation
+
+        monkeypatch.setattr(nvme, "nvme_tcp_response", answer)
+
+        async def submitter(k):
+            out["sent"] = await nvme.nvme_tcp_queue_rq(hctx, rq, True) == 0 and rq.state == MQ_RQ_IN_FLIGHT
+            await access(ctrl, READ)
+            out["live"] = ctrl.queue_live
+            out["answered"] = out["accepted"] is not None
+
+        async def teardown(k):
+            await nvme.nvme_tcp_stop_io_queues(k, ctrl)
+
+        task_run_on_cpu(k, submitter, "fio", 0)
+        task_run_on_cpu(k, teardown, "kworker/1", 1)
+        return lambda: (out["sent"], out["live"], out["accepted"], out["answered"])
+
+    return setup
+
+
+@pytest.mark.parametrize("strategy", SYSTEMATIC)
+def test_nvme_tcp_queue_rq_reads_the_connection_with_its_live_test(strategy, monkeypatch):
+    # Plain DFS (a preemption bound, no sleep sets) explores every order of
+    # the two tasks' steps, declared or not: the check of what the model does,
+    # independent of the declarations.  DPOR shows they are declared.
+    seen = outcomes(_queue_rq_vs_stop(monkeypatch), strategy, bound=2 if strategy == "dfs" else None)
+    # Sent, torn down before the answer: dropped.
+    assert (True, False, False, False) in seen
+    # Sent and answered on a live connection.
+    assert (True, True, True, True) in seen
+    # Never: torn down before the answer came, yet the answer counted.  With
+    # the generation read after blk_mq_start_request(), a teardown between
+    # the live test and the start made the answer count.
+    assert (True, False, True, False) not in seen

@@ -408,9 +408,13 @@ async def nvme_tcp_queue_rq(hctx, rq, last):
         await blk_mq.blk_mq_start_request(rq)
         await nvme_complete_rq(rq)
         return BLK_STS_OK
+    # The connection the command goes out on is the one whose NVME_TCP_Q_LIVE
+    # was just tested: read with it, in the same step.  A teardown after the
+    # test shuts that socket down, and the command's answer never comes.
+    generation = ctrl.generation
     await blk_mq.blk_mq_start_request(rq)
     k.execution.add_timer(
-        ctrl.latency_ns, nvme_tcp_response, ctrl, rq, ctrl.generation, name=f"{ctrl.name} answers {rq.name}"
+        ctrl.latency_ns, nvme_tcp_response, ctrl, rq, generation, name=f"{ctrl.name} answers {rq.name}"
     )
     return BLK_STS_OK
 
