@@ -382,3 +382,49 @@ def test_nvme_tcp_queue_rq_reads_the_connection_with_its_live_test(strategy, mon
     # the generation read after blk_mq_start_request(), a teardown between
     # the live test and the start made the answer count.
     assert (True, False, True, False) not in seen
+
+
+# ---------------------------------------- 2.18 nvme path selection, ctrl->state
+
+
+def _find_path_vs_reset(k):
+    """A submitter picks a path (nvme_find_path()) while nvme0 starts a reset."""
+    head, ctrls = nvme.nvme_alloc_subsystem(k, nr_ctrls=2)
+    out = {}
+
+    async def submitter(k):
+        await access(head.disk.queue_flags, READ)  # the step before
+        out["path"] = (await nvme.nvme_find_path(head)).name
+
+    async def reset(k):
+        await access(ctrls[0], WRITE)  # nvme_reset_ctrl()'s state change (its work left out)
+        nvme.nvme_change_ctrl_state(ctrls[0], nvme.NVME_CTRL_RESETTING)
+
+    task_run_on_cpu(k, submitter, "fio", 0)
+    task_run_on_cpu(k, reset, "nvme-cli", 1)
+    return lambda: out["path"]
+
+
+def _available_path_vs_delete(k):
+    """No usable path (nvme0 reconnecting): is one available, while nvme0 is deleted?"""
+    head, (ctrl,) = nvme.nvme_alloc_subsystem(k, nr_ctrls=1)
+    ctrl.state = nvme.NVME_CTRL_CONNECTING
+    out = {}
+
+    async def submitter(k):
+        await access(head.disk.queue_flags, READ)  # the step before
+        out["available"] = await nvme.nvme_available_path(head)
+
+    task_run_on_cpu(k, submitter, "fio", 0)
+    task_run_on_cpu(k, _deleter(ctrl), "nvme-cli", 1)
+    return lambda: out["available"]
+
+
+@pytest.mark.parametrize("strategy", SYSTEMATIC)
+def test_nvme_find_path_reads_each_ctrl_state_at_its_own_step(strategy):
+    assert outcomes(_find_path_vs_reset, strategy) == {"nvme0c0n1", "nvme0c1n1"}
+
+
+@pytest.mark.parametrize("strategy", SYSTEMATIC)
+def test_nvme_available_path_reads_each_ctrl_state_at_its_own_step(strategy):
+    assert outcomes(_available_path_vs_delete, strategy) == {False, True}
