@@ -4,7 +4,7 @@ import pytest
 
 from blkrace.block.blk_mq import RECHECK_INACTIVE_AFTER_INIT
 from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX
-from blkrace.engine.campaign import explore, replay
+from blkrace.engine.campaign import explore, replay, run_once
 from blkrace.engine.strategy import make_strategy
 from blkrace.kernel.smp import FIX_OFFLINE_CHECK, FLUSH_BEFORE_OFFLINE
 from blkrace.scenarios.base import Variant
@@ -134,11 +134,23 @@ def test_unchecked_sender_trips_the_new_warning():
     assert "flush_smp_call_function_queue" in warning.violation.message
 
 
+def _runs_that_warn(variant, schedules):
+    build = IPI.builder(variant)
+    strategy = make_strategy("pct", 0)
+    warned = 0
+    for index in range(schedules):
+        res, _ = run_once(build, strategy, index, max_steps=IPI.max_steps)
+        warned += any(v.kind == "warning" for v in res.violations)
+    return warned
+
+
 def test_the_2014_check_rarely_warns_for_the_unchecked_sender():
-    # 8d056c48e486 alone tests the list it just emptied: in 1000 schedules the
-    # fixed check warns where the 2014 one stays (almost always) silent.
+    # 8d056c48e486 alone tests the list it just emptied: it warns only when a
+    # callback is queued between llist_del_all() and that test, a window the
+    # explorer reaches (1 run in 600 under PCT, seed 0), where the fixed check
+    # warns in a run out of eight.
     patches = IPI.variants["unchecked-sender"].patches
-    _, with_fix = run(IPI, Variant("unchecked-sender", patches, frozenset(), ""), keep_going=True, schedules=600)
-    _, old = run(IPI, IPI.variants["unchecked-sender-2014-check"], keep_going=True, schedules=600)
-    assert "warning" in with_fix.kinds()
-    assert "warning" not in old.kinds()
+    with_fix = _runs_that_warn(Variant("unchecked-sender", patches, frozenset(), ""), 600)
+    old = _runs_that_warn(IPI.variants["unchecked-sender-2014-check"], 600)
+    assert with_fix >= 40
+    assert old <= with_fix // 10

@@ -80,6 +80,7 @@ from blkrace.kernel.locking.wait import wait_event, wait_queue_head_t, wake_up
 from blkrace.kernel.machine import (
     cpu_online,
     cpu_online_nocheck,
+    cpumask,
     cpumask_first_and,
     cpumask_next_and,
     cpumask_test_cpu,
@@ -369,6 +370,9 @@ async def blk_mq_alloc_raced_offline(data, rq):
     drain sees rq->mq_hctx, or this sees INACTIVE and gives the request back."""
     if not await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
         return False
+    # rq->mq_hctx = NULL: the store the drain's blk_mq_has_request() reads,
+    # declared on the request.
+    await access(rq, WRITE)
     rq.mq_hctx = None
     if rq.tag != BLK_MQ_NO_TAG:
         data.hctx.tags.rqs[rq.tag] = None
@@ -609,6 +613,9 @@ async def blk_mq_try_issue_list_directly(hctx, rqs):
 async def __blk_mq_requeue_request(rq):
     """__blk_mq_requeue_request(): give the driver tag back; the request is idle again."""
     await blk_mq_put_driver_tag(rq)
+    # WRITE_ONCE(rq->state, MQ_RQ_IDLE): a store the tag iterators and the
+    # timeout work race with, declared on the request.
+    await access(rq, WRITE)
     rq.state = MQ_RQ_IDLE
 
 
@@ -669,7 +676,7 @@ async def __blk_mq_delay_run_hw_queue(hctx, async_, msecs):
             preempt_enable(k)  # put_cpu()
             return
         preempt_enable(k)
-    await kblockd_mod_delayed_work_on(k, blk_mq_hctx_next_cpu(hctx), hctx.run_work, msecs_to_jiffies(msecs))
+    await kblockd_mod_delayed_work_on(k, await blk_mq_hctx_next_cpu(hctx), hctx.run_work, msecs_to_jiffies(msecs))
 
 
 # blk_mq_delay_run_hw_queue(), block/blk-mq.c
@@ -719,26 +726,60 @@ async def blk_mq_run_work_fn(k, work):
     await __blk_mq_run_hw_queue(hctx)
 
 
+# blk_mq_first_mapped_cpu(), block/blk-mq.c
+def blk_mq_first_mapped_cpu(hctx, online):
+    """blk_mq_first_mapped_cpu(): the first online CPU of the hctx, else its first CPU."""
+    k = hctx.queue.k
+    cpu = cpumask_first_and(hctx.cpumask, online, k.nr_cpu_ids)
+    if cpu >= k.nr_cpu_ids:
+        cpu = cpumask_first_and(hctx.cpumask, hctx.cpumask, k.nr_cpu_ids)  # cpumask_first()
+    return cpu
+
+
 # blk_mq_hctx_next_cpu(), block/blk-mq.c
-def blk_mq_hctx_next_cpu(hctx):
-    """blk_mq_hctx_next_cpu(): round-robin the hctx's online CPUs every 8 runs."""
+async def blk_mq_hctx_next_cpu(hctx):
+    """blk_mq_hctx_next_cpu(): round-robin the hctx's online CPUs every 8 runs.
+
+    Two declared steps: the reads of cpu_online_mask (cpumask_next_and(),
+    blk_mq_first_mapped_cpu() and cpu_online(next_cpu): plain reads with only
+    plain stores between them), then the unlocked read-modify-write of
+    hctx->next_cpu and hctx->next_cpu_batch, declared on the hctx (no other
+    step declares the hctx itself).  The kernel reads next_cpu and decrements
+    the batch before it reads the mask; these are plain accesses to other
+    locations, so reading the mask first gives the same values.  What is left
+    out: a concurrent caller's plain store landing between this one's read and
+    store of next_cpu_batch (a lost decrement of the round-robin counter).
+    """
     k = hctx.queue.k
     if hctx.queue.nr_hw_queues == 1:
         return WORK_CPU_UNBOUND
+    await access(k.cpu_online_mask, READ)
+    online = cpumask("cpu_online_mask@blk_mq_hctx_next_cpu", k.cpu_online_mask)
+    await access(hctx, WRITE)
+    tried = False
     next_cpu = hctx.next_cpu
     hctx.next_cpu_batch -= 1
-    if hctx.next_cpu_batch <= 0:
-        next_cpu = cpumask_next_and(next_cpu, hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids)
-        if next_cpu >= k.nr_cpu_ids:
-            next_cpu = cpumask_first_and(hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids)
-        hctx.next_cpu_batch = BLK_MQ_CPU_WORK_BATCH
-    if not cpu_online_nocheck(k, next_cpu):
-        # No mapped CPU online: "should only happen in the path of handling CPU DEAD".
+    select_cpu = hctx.next_cpu_batch <= 0
+    while True:
+        if select_cpu:
+            next_cpu = cpumask_next_and(next_cpu, hctx.cpumask, online, k.nr_cpu_ids)
+            if next_cpu >= k.nr_cpu_ids:
+                next_cpu = blk_mq_first_mapped_cpu(hctx, online)
+            hctx.next_cpu_batch = BLK_MQ_CPU_WORK_BATCH
+        # "Do unbound schedule if we can't find a online CPU for this hctx,
+        # and it should only happen in the path of handling CPU DEAD."
+        if not cpumask_test_cpu(next_cpu, online):
+            if not tried:
+                tried = True
+                select_cpu = True  # goto select_cpu
+                continue
+            # "Make sure to re-select CPU next time once after CPUs in
+            # hctx->cpumask become online again."
+            hctx.next_cpu = next_cpu
+            hctx.next_cpu_batch = 1
+            return WORK_CPU_UNBOUND
         hctx.next_cpu = next_cpu
-        hctx.next_cpu_batch = 1
-        return WORK_CPU_UNBOUND
-    hctx.next_cpu = next_cpu
-    return next_cpu
+        return next_cpu
 
 
 async def kblockd_mod_delayed_work_on(k, cpu, dwork, delay_jiffies):
@@ -920,6 +961,23 @@ async def blk_mq_dequeue_from_ctx(hctx, start):
 # -------------------------------------------------------------- completion
 
 
+# blk_mq_rq_state(), block/blk-mq.h
+async def blk_mq_rq_state(rq):
+    """blk_mq_rq_state(): READ_ONCE(rq->state), a step on the request."""
+    await access(rq, READ)
+    return rq.state
+
+
+# blk_mq_request_started(), include/linux/blk-mq.h
+async def blk_mq_request_started(rq):
+    return await blk_mq_rq_state(rq) != MQ_RQ_IDLE
+
+
+# blk_mq_request_completed(), include/linux/blk-mq.h
+async def blk_mq_request_completed(rq):
+    return await blk_mq_rq_state(rq) == MQ_RQ_COMPLETE
+
+
 # blk_mq_start_request(), block/blk-mq.c
 async def blk_mq_start_request(rq):
     """blk_mq_start_request(): the driver owns it now; its timeout starts."""
@@ -1023,6 +1081,11 @@ async def blk_mq_free_request(rq):
     e = q.elevator
     if rq.rq_flags & RQF_ELVPRIV and e is not None and e.type.ops.finish_request is not None:
         await e.type.ops.finish_request(rq)
+    # WRITE_ONCE(rq->state, MQ_RQ_IDLE), then (refcount_dec_and_test() on
+    # rq->ref, not modelled) __blk_mq_free_request()'s rq->mq_hctx = NULL: the
+    # stores the tag iterators, the timeout work and the hotplug drain race
+    # with, one step declared on the request.
+    await access(rq, WRITE)
     rq.state = MQ_RQ_IDLE
     await __blk_mq_free_request(rq)
 
@@ -1041,7 +1104,8 @@ async def __blk_mq_free_request(rq):
     sched_tag = rq.internal_tag
     rq.mq_hctx = None
     if tag != BLK_MQ_NO_TAG:
-        hctx.tags.rqs[tag] = None
+        # v5.8 leaves hctx->tags->rqs[tag] pointing at the request: the tag
+        # iterators skip it by its state (MQ_RQ_IDLE), read at a step of its own.
         await blk_mq_put_tag(hctx.tags, ctx, tag)
     if sched_tag != BLK_MQ_NO_TAG:
         await blk_mq_put_tag(hctx.sched_tags, ctx, sched_tag)
@@ -1363,8 +1427,18 @@ async def blk_mq_update_nr_hw_queues(set_, nr_hw_queues):
 async def blk_mq_tagset_busy_iter(set_, fn):
     """blk_mq_tagset_busy_iter(): every started request holding a driver tag."""
     for tags in set_.tags:
+        # bt_tags_for_each() -> bt_tags_iter() with BT_TAG_ITER_STARTED (v5.8):
+        # the set bits of the map (one word, read once), tags->rqs[bitnr] for
+        # each ("We can hit rq == NULL here, because the tagging functions test
+        # and set the bit before assigning ->rqs[]"), then
+        # blk_mq_request_started() at a step of its own, so that a completion,
+        # free or requeue of that request can fall between two of them.
         await access(tags.bitmap_tags, READ)
-        for rq in list(tags.rqs):
-            if rq is not None and rq.state != MQ_RQ_IDLE:
+        bits = tags.bitmap_tags.map
+        for tag in range(tags.nr_tags):
+            if not bits >> tag & 1:
+                continue
+            rq = tags.rqs[tag]
+            if rq is not None and await blk_mq_request_started(rq):
                 if not await fn(rq):
                     return

@@ -120,11 +120,23 @@ def blk_mq_tag_busy(hctx):
 
 # blk_mq_all_tag_iter(), block/blk-mq-tag.c
 async def blk_mq_all_tag_iter(tags, fn):
-    """blk_mq_all_tag_iter(): every allocated tag's static request, until ``fn`` says stop."""
+    """blk_mq_all_tag_iter() -> bt_tags_for_each() -> sbitmap_for_each_set() ->
+    bt_tags_iter() with BT_TAG_ITER_STATIC_RQS (v5.8): every allocated tag's
+    static request, until ``fn`` says stop.
+
+    The tag map is read once (one word at the model's depths); each request's
+    fields are then read by ``fn`` (blk_mq_has_request() reads rq->mq_hctx)
+    at a step of its own, declared on the request: an allocation or free of
+    that request can fall between two of them, as in the kernel.  A slot whose
+    static request was never built stands for one whose rq->mq_hctx is NULL.
+    """
     await access(tags.bitmap_tags, READ)
     bits = tags.bitmap_tags.map
     for tag in range(tags.nr_tags):
         if bits >> tag & 1:
             rq = tags.static_rqs[tag]
-            if rq is not None and not fn(rq):
+            if rq is None:
+                continue
+            await access(rq, READ)
+            if not fn(rq):
                 return

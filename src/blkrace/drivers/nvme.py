@@ -138,11 +138,17 @@ class nvmf_ctrl_options:
 
 
 class nvme_request:
+    """struct nvme_request, drivers/nvme/host/nvme.h: nvme_req(rq), the request's pdu."""
+
     __slots__ = ("rq", "status")
 
     def __init__(self, rq):
         self.rq = rq
         self.status = 0
+
+    @property
+    def name(self):
+        return f"nvme_req({self.rq.name})"
 
 
 class nvme_ns_head:
@@ -226,49 +232,82 @@ class nvme_ns:
 
 
 # nvme_path_is_disabled(), drivers/nvme/host/multipath.c
-def nvme_path_is_disabled(ns):
-    """nvme_path_is_disabled(): only a LIVE controller's path carries I/O."""
+async def nvme_path_is_disabled(ns):
+    """nvme_path_is_disabled(): only a LIVE controller's path carries I/O
+    (ctrl->state, a plain load that nvme_change_ctrl_state() races with: a
+    step on the controller; the NVME_NS_ANA_PENDING bit is not modelled)."""
+    await access(ns.ctrl, READ)
     return ns.ctrl.state != NVME_CTRL_LIVE
 
 
-# __nvme_find_path(), drivers/nvme/host/multipath.c
-def __nvme_find_path(head):
-    """__nvme_find_path(): the first optimized path, else a non-optimized one."""
+# model: the choice of __nvme_find_path(), once each path's state is known
+def nvme_pick_path(paths, ana, disabled):
+    """The first optimized path, else a non-optimized one (``ana``: the
+    ana_state of each of ``paths``; ``disabled``: whether it is)."""
     found = fallback = None
-    for ns in head.list:
-        if nvme_path_is_disabled(ns):
+    for ns, state, off in zip(paths, ana, disabled):
+        if off:
             continue
-        if ns.ana_state == NVME_ANA_OPTIMIZED and found is None:
+        if state == NVME_ANA_OPTIMIZED and found is None:
             found = ns
-        elif ns.ana_state == NVME_ANA_NONOPTIMIZED and fallback is None:
+        elif state == NVME_ANA_NONOPTIMIZED and fallback is None:
             fallback = ns
-    if found is None:
-        found = fallback
+    return found if found is not None else fallback
+
+
+# __nvme_find_path(), drivers/nvme/host/multipath.c
+async def __nvme_find_path(head, seen=None):
+    """__nvme_find_path(): the first optimized path, else a non-optimized one.
+
+    Steps: the path list and every ns->ana_state (plain loads, read together
+    on the head: the kernel reads each ana_state after that path's
+    ctrl->state, and plain loads of different locations may be read in
+    either order), one ctrl->state read per path, then
+    rcu_assign_pointer(head->current_path), a store on the head.
+    ``seen``: the list and ana_states nvme_find_path() has already read."""
+    if seen is None:
+        await access(head, READ)
+        seen = (list(head.list), [ns.ana_state for ns in head.list])
+    paths, ana = seen
+    disabled = [await nvme_path_is_disabled(ns) for ns in paths]
+    found = nvme_pick_path(paths, ana, disabled)
     if found is not None:
+        await access(head, WRITE)
         head.current_path = found  # rcu_assign_pointer()
     return found
 
 
 # nvme_find_path(), drivers/nvme/host/multipath.c
 async def nvme_find_path(head):
-    """nvme_find_path(): the current path if still usable and optimized."""
-    await access(head, WRITE)
-    ns = head.current_path
-    if ns is None or nvme_path_is_disabled(ns) or ns.ana_state != NVME_ANA_OPTIMIZED:
-        return __nvme_find_path(head)
+    """nvme_find_path(): the current path if still usable and optimized
+    (nvme_path_is_optimized(): its ctrl->state, then its ana_state)."""
+    await access(head, READ)
+    ns = head.current_path  # srcu_dereference()
+    seen = (list(head.list), [p.ana_state for p in head.list])
+    optimized = ns is not None and ns.ana_state == NVME_ANA_OPTIMIZED
+    if ns is None or await nvme_path_is_disabled(ns) or not optimized:
+        return await __nvme_find_path(head, seen)
     return ns
 
 
 # nvme_available_path(), drivers/nvme/host/multipath.c
 async def nvme_available_path(head):
-    """nvme_available_path(): a controller that may come back (resetting, connecting)."""
+    """nvme_available_path(): a controller that may come back (resetting,
+    connecting); each path's ctrl->state is a step on its controller."""
     await access(head, READ)
-    return any(ns.ctrl.state in (NVME_CTRL_LIVE, NVME_CTRL_RESETTING, NVME_CTRL_CONNECTING) for ns in head.list)
+    for ns in list(head.list):
+        await access(ns.ctrl, READ)
+        if ns.ctrl.state in (NVME_CTRL_LIVE, NVME_CTRL_RESETTING, NVME_CTRL_CONNECTING):
+            return True
+    return False
 
 
 # nvme_mpath_clear_current_path(), drivers/nvme/host/multipath.c
-def nvme_mpath_clear_current_path(ns):
+async def nvme_mpath_clear_current_path(ns):
+    """nvme_mpath_clear_current_path(): rcu_access_pointer(), then
+    rcu_assign_pointer(NULL) if it was this path: a step on the head."""
     head = ns.head
+    await access(head, WRITE)
     if head.current_path is ns:
         head.current_path = None
 
@@ -290,7 +329,7 @@ async def nvme_ns_head_submit_bio(k, bio):
             if k.patched(SUBMIT_BIO_DIRECT):
                 if not await blk_mq.blk_mq_submit_bio_direct(bio):
                     # The path's queue is frozen: forget it, drop the lock, retry.
-                    nvme_mpath_clear_current_path(ns)
+                    await nvme_mpath_clear_current_path(ns)
                     await srcu_read_unlock(k, head.srcu, srcu_idx)
                     continue
             elif k.patched(REMOVE_DIRECT_MAKE_REQUEST):
@@ -328,8 +367,7 @@ async def nvme_mpath_set_live(k, ns):
     await mutex_lock(k, head.lock)
     if ns.ana_state == NVME_ANA_OPTIMIZED:
         srcu_idx = await srcu_read_lock(k, head.srcu)
-        await access(head, WRITE)
-        __nvme_find_path(head)
+        await __nvme_find_path(head)
         await srcu_read_unlock(k, head.srcu, srcu_idx)
     await mutex_unlock(k, head.lock)
     await synchronize_srcu(k, head.srcu)
@@ -374,6 +412,7 @@ async def nvme_read_ana_log(k, ctrl):
 async def nvme_ana_work(k, work):
     """nvme_ana_work(): an ANA change notice (AEN) arrived."""
     ctrl = work.data
+    await access(ctrl, READ)  # ctrl->state, which nvme_change_ctrl_state() writes under ctrl->lock
     if ctrl.state != NVME_CTRL_LIVE:
         return
     await nvme_read_ana_log(k, ctrl)
@@ -401,9 +440,13 @@ async def nvme_tcp_queue_rq(hctx, rq, last):
         await blk_mq.blk_mq_start_request(rq)
         await nvme_complete_rq(rq)
         return BLK_STS_OK
+    # The connection the command goes out on is the one whose NVME_TCP_Q_LIVE
+    # was just tested: read with it, in the same step.  A teardown after the
+    # test shuts that socket down, and the command's answer never comes.
+    generation = ctrl.generation
     await blk_mq.blk_mq_start_request(rq)
     k.execution.add_timer(
-        ctrl.latency_ns, nvme_tcp_response, ctrl, rq, ctrl.generation, name=f"{ctrl.name} answers {rq.name}"
+        ctrl.latency_ns, nvme_tcp_response, ctrl, rq, generation, name=f"{ctrl.name} answers {rq.name}"
     )
     return BLK_STS_OK
 
@@ -449,7 +492,7 @@ async def nvme_failover_req(rq):
     ns = rq.q.queuedata
     head = ns.head
     k = ns.ctrl.k
-    nvme_mpath_clear_current_path(ns)
+    await nvme_mpath_clear_current_path(ns)
     await spin_lock_irq(k, head.requeue_lock)
     if rq.bio is not None:  # blk_steal_bios()
         head.requeue_list.append(rq.bio)
@@ -476,7 +519,10 @@ async def nvme_tcp_complete_timed_out(rq):
     """nvme_tcp_complete_timed_out(): stop the queue, fail the request as host-aborted."""
     ctrl = rq.q.queuedata.ctrl
     await nvme_tcp_stop_io_queues(ctrl.k, ctrl)  # nvme_tcp_stop_queue(): one I/O queue per controller here
-    if rq.state != MQ_RQ_COMPLETE:  # blk_mq_request_started() && !blk_mq_request_completed()
+    # blk_mq_request_started(rq) && !blk_mq_request_completed(rq): two
+    # READ_ONCE(rq->state), each a step on the request.
+    if await blk_mq.blk_mq_request_started(rq) and not await blk_mq.blk_mq_request_completed(rq):
+        await access(rq.special, WRITE)
         rq.special.status = NVME_SC_HOST_ABORTED_CMD
         await blk_mq.blk_mq_complete_request(rq)
 
@@ -596,8 +642,11 @@ async def nvme_start_queues(k, ctrl):
 # nvme_cancel_request(), drivers/nvme/host/core.c
 async def nvme_cancel_request(rq):
     """nvme_cancel_request(): a started request is failed as host-aborted."""
-    if rq.state == MQ_RQ_COMPLETE:
+    # "don't abort one completed request": blk_mq_request_completed(), a
+    # READ_ONCE(rq->state) that a concurrent completion races with.
+    if await blk_mq.blk_mq_request_completed(rq):
         return True
+    await access(rq.special, WRITE)  # nvme_req(req)->status, the request's pdu
     rq.special.status = NVME_SC_HOST_ABORTED_CMD
     await blk_mq.blk_mq_complete_request(rq)
     return True
@@ -685,6 +734,7 @@ async def nvme_scan_work(k, work):
 # nvme_queue_scan(), drivers/nvme/host/core.c
 async def nvme_queue_scan(k, ctrl):
     """nvme_queue_scan(): "Only new queue scan work when admin and IO queues are both alive"."""
+    await access(ctrl, READ)  # ctrl->state and ctrl->tagset, plain loads
     if ctrl.state == NVME_CTRL_LIVE and ctrl.tagset is not None:
         await queue_work(k, k.nvme_wq, ctrl.scan_work)
 
@@ -830,7 +880,7 @@ async def nvme_ns_remove(k, ns):
     await access(head, WRITE)
     head.list.remove(ns)  # list_del_rcu(&ns->siblings) under subsys->lock
     await synchronize_rcu(k)  # "guarantee not available in head->list"
-    nvme_mpath_clear_current_path(ns)
+    await nvme_mpath_clear_current_path(ns)
     await synchronize_srcu(k, head.srcu)  # "wait for concurrent submissions"
     await blk_cleanup_queue(ns.queue)  # del_gendisk() + blk_cleanup_queue()
     await nvme_mpath_check_last_path(k, ns)
@@ -881,7 +931,9 @@ def nvme_alloc_subsystem(k, name="nvme0n1", nr_ctrls=2, queue_depth=2, latency_u
         ctrl.namespaces.append(ns)
         head.list.append(ns)
         ctrls.append(ctrl)
-    __nvme_find_path(head)
+    # The first __nvme_find_path(), at setup (every controller LIVE).
+    paths = list(head.list)
+    head.current_path = nvme_pick_path(paths, [ns.ana_state for ns in paths], [False] * len(paths))
     return head, ctrls
 
 

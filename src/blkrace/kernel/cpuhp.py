@@ -21,7 +21,7 @@ scenarios' own discipline).
 
 from __future__ import annotations
 
-from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.engine import SYNC, WRITE, WaitQueue, access
 from blkrace.kernel.bug import BUG_ON, WARN_ON
 from blkrace.kernel.irq import cpu_die_discard_pending, irq_affinity_online_cpu, irq_migrate_all_off_this_cpu
 from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
@@ -291,10 +291,16 @@ async def start_secondary(k, st):
     while st.state < CPUHP_AP_ONLINE:
         st.state += 1
         await cpuhp_invoke_callback(k, cpu, st.state, True)
-    cpumask_set_cpu(cpu, k.cpu_online_mask)  # set_cpu_online(cpu, true)
+    # set_cpu_online(cpu, true): an atomic set_bit on cpu_online_mask (under
+    # vector_lock on x86, not modelled), its own step: cpu_online() readers
+    # elsewhere race with it (arch/x86/kernel/smpboot.c, v5.8).
+    await access(k.cpu_online_mask, WRITE)
+    cpumask_set_cpu(cpu, k.cpu_online_mask)
     k.execution.event(f"cpu{cpu}: online")
     local_irq_enable(k)
-    # cpu_startup_entry() -> cpuhp_online_idle(): tell the control CPU.
+    # cpu_startup_entry() -> cpuhp_online_idle() (kernel/cpu.c): a plain store
+    # to st->state, then complete_ap_thread() tells the control CPU.
+    await access(st, WRITE)
     st.state = CPUHP_AP_ONLINE_IDLE
     await complete(k, st.done_up)
 
