@@ -84,6 +84,11 @@ class RunResult:
 class Execution:
     """The state of one run: tasks, clock, choices, violations."""
 
+    # What run() touches every step lives in slots (a slot is a fixed offset
+    # in the object; the rest goes to the instance's dictionary, where the
+    # layers above may keep their own attributes).
+    __slots__ = ("_stopped", "_excl", "_opts", "steps", "current", "last", "now", "__dict__")
+
     def __init__(
         self,
         strategy,
@@ -347,6 +352,7 @@ class Execution:
         max_starve = self.max_starve_steps
         timers = self.timers
         runnable = self.runnable
+        holders = self._holders
         eligible = self._eligible_options
         clock_may_pass = self._clock_may_pass
         traced = self.traced
@@ -363,16 +369,16 @@ class Execution:
             else:
                 opts = runnable
             n = len(opts)
-            if n == 0:
+            if not timers.active:
+                can_advance = False  # no timer at all (timers.live <= timers.active)
+            elif n == 0:
                 can_advance = timers.live > 0
-            elif timers.active:
+            else:
                 can_advance = clock_may_pass(opts)
                 if spin_steps is not None and steps >= self._spin_check_at:
                     if self._time_passes(opts):
                         continue
                     self._spin_check_at = steps + spin_steps
-            else:
-                can_advance = False
             if steps >= max_steps:
                 if n or can_advance:
                     self._livelock()
@@ -425,7 +431,7 @@ class Execution:
             if slow_path:  # traced, or a non-preemptible CPU model: one test when neither
                 if traced:
                     self._record_step(task)
-                if not preemptive and not task.level:
+                if not preemptive and not task.level and task.lane not in holders:
                     self._lane_take(task)  # it has the CPU until it parks or gives it up
             value = task.send_value
             if value is not None:
@@ -491,13 +497,22 @@ class Execution:
 
     def _clock_may_pass(self, opts):
         """May the clock jump to the next timer with ``opts`` still waiting to run?"""
-        deadline = self.timers.next_deadline()
+        # Called every step while a timer is pending (run() calls it only
+        # then, so the heap is not empty): the heap's top is read here and
+        # next_deadline() is left for when it is a cancelled timer.
+        top = self.timers.heap[0]
+        deadline = top[0] if top[2].active else self.timers.next_deadline()
         if deadline <= self.now:
             return True
         max_delay = self.max_delay_ns
-        limit = deadline - max_delay if max_delay is not None else None
+        if max_delay is None:
+            for t in opts:
+                if t.level:
+                    return False
+            return True
+        limit = deadline - max_delay
         for t in opts:
-            if t.level or (limit is not None and t.ready_at < limit):
+            if t.level or t.ready_at < limit:
                 return False
         return True
 

@@ -22,23 +22,6 @@ import random
 _CLOCK = -1
 
 
-class _Priorities(dict):
-    """Key (a tid, or _CLOCK) -> priority; a key's random initial priority
-    (at least ``depth``, distinct with probability 1) is drawn when it is
-    first looked up, so a run draws them in the order it first sees them."""
-
-    __slots__ = ("depth", "random")
-
-    def __init__(self, depth, rng):
-        super().__init__()
-        self.depth = depth
-        self.random = rng.random
-
-    def __missing__(self, key):
-        prio = self[key] = self.depth + self.random()
-        return prio
-
-
 class PCT:
     name = "pct"
 
@@ -58,12 +41,19 @@ class PCT:
         rng = random.Random(f"pct:{self.seed}:{index}")
         self._rng = rng
         self._execution = execution
-        self._prio = _Priorities(self.depth, rng)
+        self._prio = {}
         n_changes = min(self.depth - 1, self.k)
         self._changes = sorted(rng.sample(range(1, self.k + 1), n_changes), reverse=True)
         self._next_change = self._changes.pop() if self._changes else None
         self._change_index = 0
         return True
+
+    def _priority(self, key):
+        prio = self._prio.get(key)
+        if prio is None:
+            # Distinct with probability 1; ties would break on option order.
+            prio = self._prio[key] = self.depth + self._rng.random()
+        return prio
 
     def pick(self, options, can_advance):
         best = self._best(options, can_advance)
@@ -76,18 +66,23 @@ class PCT:
         return best
 
     def _best(self, options, can_advance):
-        """The index of the highest-priority option (``len(options)``: the
-        clock); on a tie the first.  Priorities of tasks seen for the first
-        time are drawn in option order, the clock's after them."""
         prio = self._prio
-        # A list comprehension and max()/index() run the comparisons in C:
-        # this is PCT's per-step cost.  max() and index() both return the
-        # first of equal maxima, as a strict ">" scan would.
-        ps = [prio[task.tid] for task in options]
-        best_prio = max(ps, default=-1.0)
-        if can_advance and prio[_CLOCK] > best_prio:
-            return len(options)
-        return ps.index(best_prio) if ps else 0
+        best, best_prio = 0, -1.0
+        i = 0
+        for task in options:
+            p = prio.get(task.tid)
+            if p is None:
+                p = self._priority(task.tid)  # first sight: drawn in option order, as always
+            if p > best_prio:
+                best, best_prio = i, p
+            i += 1
+        if can_advance:
+            p = prio.get(_CLOCK)
+            if p is None:
+                p = self._priority(_CLOCK)
+            if p > best_prio:
+                return len(options)
+        return best
 
     def choose(self, n):
         return int(self._rng.random() * n)
