@@ -347,7 +347,7 @@ class Execution:
         strategy = self.strategy
         pick = strategy.pick
         forced = getattr(strategy, "forced", None)
-        record_choice = self.choices.append
+        choices = self.choices
         max_steps = self.max_steps
         max_starve = self.max_starve_steps
         timers = self.timers
@@ -407,14 +407,14 @@ class Execution:
                 i = pick(opts, can_advance)
                 if i >= n or i < 0:  # one test on the common path: a task was picked
                     if i == n:
-                        record_choice(0)
+                        choices.append(0)
                         self._advance()
                         continue
                     if i == PRUNE:
                         self._end_reason = "pruned"
                         break
                 task = opts[i]
-                record_choice(task.tid + 1)
+                choices.append(task.tid + 1)
             elif n == 1:
                 task = opts[0]
                 if forced is not None and forced(task):
@@ -454,12 +454,11 @@ class Execution:
                 self._exit(task)
                 self._model_error(task, exc)
             else:
-                tag = msg[0] if msg.__class__ is tuple else None
-                if tag == STEP and task.state is RUNNABLE:
+                if msg.__class__ is tuple and msg[0] == STEP and task.state is RUNNABLE:
                     task.pending = msg
                     if traced:
                         task.park_site = coroutine_stack(task.coro)
-                elif tag == BLOCK and not traced:
+                elif msg.__class__ is tuple and msg[0] == BLOCK and not traced:
                     # _file()'s BLOCK case and _sleep_task() inlined, in the
                     # same order (a contended lock's slow path: a quarter of
                     # the steps of bench_engine's microbenchmark); keep the
@@ -478,7 +477,7 @@ class Execution:
                     task.hung_check = msg[3]
                     if msg[2] is not None:
                         task.timer = timers.add(self.now + msg[2], self._block_timeout, (task,), "block timeout")
-                elif tag == CHOOSE:
+                elif msg.__class__ is tuple and msg[0] == CHOOSE:
                     self._drive(task, None, msg)
                 else:
                     self._file(task, msg)
