@@ -3,7 +3,9 @@
 Prints, for this machine:
   1. steps per second of the engine on a microbenchmark (tasks contending on a
      lock built on a wait queue), next to a minimal seeded coroutine scheduler
-     doing the same lock/unlock and a bare coro.send loop;
+     doing the same lock/unlock and a bare coro.send loop, and the ratio of
+     the two costs per step, warm (both loops specialized by CPython, as in a
+     campaign's runs after its first few) and cold (their first calls);
   2. steps and schedules per second on the budget-rerun scenario;
   3. schedules and seconds to the first violation of budget-rerun --variant
      buggy for each strategy, median over 20 seeds.
@@ -150,16 +152,41 @@ def main():
         result, _ = run_once(build, make_strategy("random", 1), 0, max_steps=10**7)
         return result.steps
 
-    s = timed(engine_run, repeat)
-    engine_rate = statistics.median(n / t for t, n in s)
+    def pairs(n):
+        """Time the engine and the minimal scheduler in alternation, ``n``
+        times: a machine busy with other work slows both sides of a pair
+        alike, and the ratio is the median of the pairs'."""
+        engine_s, base_s, ratios = [], [], []
+        for _ in range(n):
+            (te, ne), (tb, nb) = timed(engine_run, 1)[0], timed(lambda: minimal_scheduler(4, 5000), 1)[0]
+            engine_s.append(ne / te)
+            base_s.append(nb / tb)
+            ratios.append((te / ne) / (tb / nb))
+        return statistics.median(engine_s), statistics.median(base_s), ratios
+
+    # CPython 3.11 specializes a function's bytecode (its attribute and
+    # global lookups) only from about its 8th call on, never in the middle
+    # of a call.  A campaign calls Execution.run() once per schedule, so all
+    # but its first few schedules run the specialized loop, while one long
+    # run of a fresh process runs the generic one.  Both are shown: "cold",
+    # the first calls of either loop; "warm", after both were first called
+    # ten times on a small workload.
+    cold = pairs(min(repeat, 3))[2]
+    small = build_contention(4, 10)
+    for i in range(10):
+        run_once(small, make_strategy("random", 1), i, max_steps=10**7)
+        minimal_scheduler(4, 10, seed=i)
+    engine_rate, base_rate, ratios = pairs(repeat)
     print(f"   engine:            {engine_rate:12,.0f} steps/s  ({1e9 / engine_rate:6.0f} ns/step, median of {repeat})")
-    s = timed(lambda: minimal_scheduler(4, 5000), repeat)
-    base_rate = statistics.median(n / t for t, n in s)
     print(f"   minimal scheduler: {base_rate:12,.0f} steps/s  ({1e9 / base_rate:6.0f} ns/step)")
     s = timed(lambda: bare_send(200_000), repeat)
     send_rate = statistics.median(n / t for t, n in s)
     print(f"   bare coro.send:    {send_rate:12,.0f} sends/s  ({1e9 / send_rate:6.0f} ns/send)")
-    print(f"   engine / minimal cost ratio: {base_rate / engine_rate:.2f}x")
+    print(
+        f"   engine / minimal cost ratio: {statistics.median(ratios):.2f}x warm"
+        f" (median of {repeat} pairs; min {min(ratios):.2f}x, max {max(ratios):.2f}x);"
+        f" {statistics.median(cold):.2f}x cold (median of {len(cold)})"
+    )
 
     print("== 2. budget-rerun --variant fixed: 500 schedules, pct")
     sc = get("budget-rerun")

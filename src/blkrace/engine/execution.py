@@ -84,6 +84,11 @@ class RunResult:
 class Execution:
     """The state of one run: tasks, clock, choices, violations."""
 
+    # What run() touches every step lives in slots (a slot is a fixed offset
+    # in the object; the rest goes to the instance's dictionary, where the
+    # layers above may keep their own attributes).
+    __slots__ = ("_stopped", "_excl", "_opts", "steps", "current", "last", "now", "__dict__")
+
     def __init__(
         self,
         strategy,
@@ -148,6 +153,12 @@ class Execution:
         self._lanes = {}  # lane -> [(task, excl_level)], top last
         self._lane_since = {}  # lane -> the step its exclusion stack last became non-empty
         self._excl = 0  # number of exclusion entries over all lanes
+        # run()'s options while lanes exclude (the eligible runnable tasks), or
+        # None once they may have changed: every change to the run queue, a
+        # lane's exclusions, a holder or a task's lane sets it back to None.
+        # Most steps change none of these, and recomputing the options was a
+        # fifth of the engine's time in a scenario with non-preemptible CPUs.
+        self._opts = None
 
     # ------------------------------------------------------------------ tasks
 
@@ -178,6 +189,7 @@ class Execution:
             self._lane_since[lane] = self.steps
         stack.append((task, excl))
         self._excl += 1
+        self._opts = None
 
     def lane_pop(self, lane, task):
         stack = self._lanes[lane]
@@ -185,6 +197,7 @@ class Execution:
             if stack[i][0] is task:
                 del stack[i]
                 self._excl -= 1
+                self._opts = None
                 if not stack:
                     self._lane_freed(lane, self._lane_since.get(lane, self.steps))
                 return
@@ -198,6 +211,7 @@ class Execution:
                     raise ModelError(f"{task.name} cannot leave lane {task.lane} while it excludes others there")
         self.lane_release(task)
         task.lane = lane
+        self._opts = None
         if self.traced:
             self._record("event", task, None, f"{task.name} migrates to cpu{lane}")
 
@@ -251,6 +265,7 @@ class Execution:
         if held is not None and held[0] is task:
             del self._holders[task.lane]
             self._excl -= 1
+            self._opts = None
             self._lane_freed(task.lane, held[2])
 
     def _lane_freed(self, lane, since_step):
@@ -269,6 +284,7 @@ class Execution:
         if lane is not None and lane not in self._holders:
             self._holders[lane] = [task, self.now, self.steps]
             self._excl += 1
+            self._opts = None
 
     def eligible(self, task):
         """May ``task`` run now?  Not while another task of its lane holds an
@@ -333,37 +349,59 @@ class Execution:
             touched.append((obj, kind))
 
     def run(self):
-        pick = self.strategy.pick
+        # The engine's hot path: bench/bench_engine.py measures one step of it
+        # against a minimal seeded coroutine scheduler.  Every step costs a
+        # few dozen bytecodes besides the model's own code, so:
+        # - what the loop reads each step is bound to a local first (a local
+        #   is one LOAD_FAST; an attribute is a lookup);
+        # - the step counter lives in the local ``steps`` and is stored to
+        #   ``self.steps`` as soon as it moves, before any strategy, timer or
+        #   model code can read it (only this loop changes it);
+        # - tests that are almost always false come first in a conjunction
+        #   (all of them read state, none has a side effect, so the order
+        #   does not change what the loop does).
+        strategy = self.strategy
+        pick = strategy.pick
+        forced = getattr(strategy, "forced", None)
         choices = self.choices
         max_steps = self.max_steps
+        max_starve = self.max_starve_steps
         timers = self.timers
         runnable = self.runnable
+        holders = self._holders
         eligible = self._eligible_options
-        file_trap = self._file
-        drive = self._drive
-        forced = getattr(self.strategy, "forced", None)
+        clock_may_pass = self._clock_may_pass
         traced = self.traced
         spin_steps = self.spin_steps
         preemptive = self.preemptive
+        slow_path = traced or not preemptive
         fair = self._fair
         touched = self.touched
+        steps = self.steps
         while not self._stopped:
-            opts = eligible() if self._excl else runnable
+            if self._excl:
+                opts = self._opts  # see __init__
+                if opts is None:
+                    opts = self._opts = eligible()
+            else:
+                opts = runnable
             n = len(opts)
-            if n == 0:
+            if not timers.active:
+                can_advance = False  # no timer at all (timers.live <= timers.active)
+            elif n == 0:
                 can_advance = timers.live > 0
             else:
-                can_advance = timers.active > 0 and self._clock_may_pass(opts)
-                if spin_steps is not None and self.steps >= self._spin_check_at and timers.active:
+                can_advance = clock_may_pass(opts)
+                if spin_steps is not None and steps >= self._spin_check_at:
                     if self._time_passes(opts):
                         continue
-                    self._spin_check_at = self.steps + spin_steps
-            if self.steps >= max_steps:
+                    self._spin_check_at = steps + spin_steps
+            if steps >= max_steps:
                 if n or can_advance:
                     self._livelock()
                 break
-            self.steps += 1
-            if n > 1 and not self.steps & 63 and self.max_starve_steps is not None:
+            self.steps = steps = steps + 1
+            if not steps & 63 and n > 1 and max_starve is not None:
                 starving = self._starving(opts)
                 if starving is not None:
                     opts, n, can_advance = [starving], 1, False
@@ -382,39 +420,43 @@ class Execution:
                 if can_advance and self._moved_at < task.ran_at_step:
                     self._advance()
                     continue
-            elif n == 1 and not can_advance:
+            elif n > 1 or (n == 1 and can_advance):
+                i = pick(opts, can_advance)
+                if i >= n or i < 0:  # one test on the common path: a task was picked
+                    if i == n:
+                        choices.append(0)
+                        self._advance()
+                        continue
+                    if i == PRUNE:
+                        self._end_reason = "pruned"
+                        break
+                task = opts[i]
+                choices.append(task.tid + 1)
+            elif n == 1:
                 task = opts[0]
                 if forced is not None and forced(task):
                     self._end_reason = "pruned"
                     break
-            elif n == 0:
+            else:
                 if not can_advance:
-                    self.steps -= 1
+                    self.steps = steps - 1
                     break
                 before = self.now
                 self._advance()
                 self.idle_ns += self.now - before  # nobody could run: this time had to pass
                 continue
-            else:
-                i = pick(opts, can_advance)
-                if i == n:
-                    choices.append(0)
-                    self._advance()
-                    continue
-                if i == PRUNE:
-                    self._end_reason = "pruned"
-                    break
-                task = opts[i]
-                choices.append(task.tid + 1)
-            if traced:
-                self._record_step(task)
+            if slow_path:  # traced, or a non-preemptible CPU model: one test when neither
+                if traced:
+                    self._record_step(task)
+                if not preemptive and not task.level and task.lane not in holders:
+                    self._lane_take(task)  # it has the CPU until it parks or gives it up
             value = task.send_value
-            task.send_value = None
+            if value is not None:
+                task.send_value = None
             task.steps += 1
-            if not preemptive and not task.level:
-                self._lane_take(task)  # it has the CPU until it parks or gives it up
             # _drive() inlined for the common case (the task declares its next
-            # access and stays runnable); every other outcome goes the slow way.
+            # access and stays runnable, or blocks); every other outcome goes
+            # the slow way.
             self.current = task
             try:
                 msg = task.coro.send(value)
@@ -422,26 +464,42 @@ class Execution:
                 raise
             except StopIteration:
                 self._exit(task)
-                msg = _GONE
             except StopRun as stop:
                 self._exit(task)
                 self.stop(stop.violation)
-                msg = _GONE
             except Exception as exc:  # noqa: BLE001 - any model exception is a finding
                 self._exit(task)
                 self._model_error(task, exc)
-                msg = _GONE
-            if msg is not _GONE:
+            else:
                 if msg.__class__ is tuple and msg[0] == STEP and task.state is RUNNABLE:
                     task.pending = msg
                     if traced:
                         task.park_site = coroutine_stack(task.coro)
+                elif msg.__class__ is tuple and msg[0] == BLOCK and not traced:
+                    # _file()'s BLOCK case and _sleep_task() inlined, in the
+                    # same order (a contended lock's slow path: a quarter of
+                    # the steps of bench_engine's microbenchmark); keep the
+                    # three in step.
+                    if self._holders:
+                        self.lane_release(task)
+                    if task.state is RUNNABLE:
+                        runnable.remove(task)
+                        self._opts = None
+                    task.state = BLOCKED
+                    task.pending = None
+                    waitq = msg[1]
+                    waitq.waiters.append(task)
+                    task.blocked_on = waitq
+                    task.blocked_since = self.now
+                    task.hung_check = msg[3]
+                    if msg[2] is not None:
+                        task.timer = timers.add(self.now + msg[2], self._block_timeout, (task,), "block timeout")
                 elif msg.__class__ is tuple and msg[0] == CHOOSE:
-                    drive(task, None, msg)
+                    self._drive(task, None, msg)
                 else:
-                    file_trap(task, msg)
+                    self._file(task, msg)
             task.ready_at = self.now
-            task.ran_at_step = self.steps
+            task.ran_at_step = steps
             self.last = task
             if touched:
                 self.strategy.touched(task, touched)
@@ -458,13 +516,22 @@ class Execution:
 
     def _clock_may_pass(self, opts):
         """May the clock jump to the next timer with ``opts`` still waiting to run?"""
-        deadline = self.timers.next_deadline()
+        # Called every step while a timer is pending (run() calls it only
+        # then, so the heap is not empty): the heap's top is read here and
+        # next_deadline() is left for when it is a cancelled timer.
+        top = self.timers.heap[0]
+        deadline = top[0] if top[2].active else self.timers.next_deadline()
         if deadline <= self.now:
             return True
         max_delay = self.max_delay_ns
-        limit = deadline - max_delay if max_delay is not None else None
+        if max_delay is None:
+            for t in opts:
+                if t.level:
+                    return False
+            return True
+        limit = deadline - max_delay
         for t in opts:
-            if t.level or (limit is not None and t.ready_at < limit):
+            if t.level or t.ready_at < limit:
                 return False
         return True
 
@@ -596,6 +663,7 @@ class Execution:
             if task.state is not RUNNABLE:
                 task.state = RUNNABLE
                 insort(self.runnable, task, key=_by_tid)
+                self._opts = None
         elif tag == BLOCK:
             waitq, timeout, hung_check = msg[1], msg[2], msg[3]
             self._sleep_task(task, BLOCKED)
@@ -632,11 +700,13 @@ class Execution:
             self.lane_release(task)
         if task.state is RUNNABLE:
             self.runnable.remove(task)
+            self._opts = None
         task.state = state
         task.pending = None
 
     def _unblock(self, task, value):
-        if task.state is DONE or task.state is RUNNABLE:
+        state = task.state
+        if state is DONE or state is RUNNABLE:
             return
         if task.timer is not None:
             self.timers.cancel(task.timer)
@@ -649,7 +719,12 @@ class Execution:
         task.pending = None
         if self.wake_hook is not None:
             self.wake_hook(task)
-        insort(self.runnable, task, key=_by_tid)
+        runnable = self.runnable
+        if runnable and runnable[-1].tid > task.tid:
+            insort(runnable, task, key=_by_tid)
+        else:
+            runnable.append(task)  # the same place insort would find: cheaper
+        self._opts = None
 
     def _block_timeout(self, task):
         task.timer = None
@@ -663,6 +738,7 @@ class Execution:
             self.lane_release(task)
         if task.state is RUNNABLE:
             self.runnable.remove(task)
+            self._opts = None
         task.state = DONE
         task.pending = None
         for stack in self._lanes.values():
@@ -670,6 +746,7 @@ class Execution:
                 if stack[i][0] is task:
                     del stack[i]
                     self._excl -= 1
+                    self._opts = None
         if self.traced:
             self._record("exit", task, None, "exits")
 
