@@ -100,11 +100,9 @@ class _Top:
         node = self.path[i]
         if kind == "ask":
             actors = [what] if what in node.actors else []
-        else:  # "initials": the first usable initial, unless one is asked for already
-            if any(a in node.backtrack for a in what):
-                return []
+        else:  # "initials": as DPOR._add_backtrack() decides under a bound: every usable one
             usable = [a for a in what if a in node.actors]
-            actors = usable[:1] if usable else list(node.actors)  # DPOR's fallback: every option
+            actors = usable or list(node.actors)  # no usable initial: DPOR's fallback, every option
         new = []
         for a in actors:
             if a in node.backtrack:

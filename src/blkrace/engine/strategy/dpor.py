@@ -227,10 +227,13 @@ class DPOR:
     def touched(self, task, accesses):
         """The step just run also accessed these (Execution.touch()): filed
         after it as accesses of the same task at the same node."""
+        # Keys first, even for a replayed step: object ids are handed out in
+        # the order objects are met, and a replayed prefix must meet them in
+        # the same order as the run that filed it (found by the property test).
+        keys = [self._oid_key(obj, kind) for obj, kind in accesses]
         pending = self._pending
         if pending is None or pending[0] != task.tid:
             return  # a replayed step (its events are in the snapshot) or one the engine chose
-        keys = [self._oid_key(obj, kind) for obj, kind in accesses]
         self._touches = keys
         if self._sleep:
             self._sleep = {u: k for u, k in self._sleep.items() if all(independent(k, t) for t in keys)}
@@ -295,13 +298,14 @@ class DPOR:
                 key = None  # it changed who may run: dependent with every step
             if key is None:
                 self._sleep = {}
-            index = self._add_event(actor, key, node_index)
+            # What the step touched besides its declared access is part of the
+            # same event: the step and its touches are one atomic unit, and an
+            # event ordered after the step is ordered after the touches too
+            # (filed as events of their own, a later reader of the step's
+            # declared object would not be: found by the property test).
             touches = self._touches
-            if touches is not None:
-                self._touches = None
-                if key is not None:
-                    for touch in touches:
-                        self._add_event(actor, touch, node_index)
+            self._touches = None
+            index = self._add_event(actor, key, node_index, touches if key is not None else None)
             if node_index is not None:
                 eff = self.path[node_index].eff
                 if key is None or touches or actor not in eff:
@@ -327,7 +331,7 @@ class DPOR:
             self._add_event(_CLOCK, None, None)
             self._sleep = {}
 
-    def _add_event(self, actor, key, node_index):
+    def _add_event(self, actor, key, node_index, touches=None):
         ev_vc = self._ev_vc
         ev_actor = self._ev_actor
         index = len(ev_actor)
@@ -336,16 +340,17 @@ class DPOR:
             vc = dict(self._frontier)
             direct = list(self._frontier.values())
         else:
-            oid, kind = key
+            accesses = (key, *touches) if touches else (key,)
             vc = dict(self._actor_vc.get(actor, ()))
             direct = []
             if self._last_global is not None:
                 direct.append(self._last_global)
-            w = self._writes.get(oid)
-            if w is not None:
-                direct.append(w)
-            if kind != READ:
-                direct.extend(self._reads.get(oid, ()))
+            for oid, kind in accesses:
+                w = self._writes.get(oid)
+                if w is not None and w not in direct:
+                    direct.append(w)
+                if kind != READ:
+                    direct.extend(r for r in self._reads.get(oid, ()) if r not in direct)
             for d in direct:
                 _join(vc, ev_vc[d])
         enabler = self._enabler.pop(actor, None)
@@ -382,12 +387,12 @@ class DPOR:
         if key is None:
             self._last_global = index
         else:
-            oid, kind = key
-            if kind == READ:
-                self._reads[oid] = self._reads.get(oid, ()) + (index,)
-            else:
-                self._writes[oid] = index
-                self._reads[oid] = ()
+            for oid, kind in accesses:
+                if kind == READ:
+                    self._reads[oid] = self._reads.get(oid, ()) + (index,)
+                else:
+                    self._writes[oid] = index
+                    self._reads[oid] = ()
         return index
 
     def _race(self, e, j, actor, vc_j):
@@ -432,9 +437,18 @@ class DPOR:
             for a in usable:
                 self._extend(node_index, a)
             return
+        usable = [a for a in initials if a in node.actors]
+        if self.bound is not None and usable:
+            # Under a bound one initial is not enough: the reversal it starts
+            # may need more preemptions than another initial's, or than the
+            # same one started where its block began (the property test found
+            # both, at bounds 0 and 1).  Every initial is asked for, here and
+            # (bounded POR's extra points) where its reversal may begin.
+            for a in usable:
+                self._ask(node_index, a)
+            return
         if any(a in node.backtrack for a in initials):
             return
-        usable = [a for a in initials if a in node.actors]
         if not usable:
             # No initial could run here (an ordering the events do not
             # show, most often a clock that could not move yet): every
