@@ -44,11 +44,11 @@ import time
 
 from blkrace.engine.parallel import (
     CampaignError,
-    PortfolioFinding,
     PortfolioResult,
     Work,
     _Dask,
     _Inline,
+    _Merger,
     _on_sigterm,
     _Processes,
     _restore_sigterm,
@@ -199,7 +199,9 @@ def run_split(
     inflight = set()
     next_submit = 0
     next_merge = 0
-    by_origin = {}
+    # Findings are folded as the portfolio's merger folds a unit (first per
+    # signature, counts, schedule numbers); the stop rules are the split's own.
+    merger = _Merger(out, (), [member], campaign_start, stop_on_first, want, None, set())
     stopped = False
     old_term = _on_sigterm() if stop is None else None
     try:
@@ -234,7 +236,8 @@ def run_split(
             while next_merge in results and not stopped:
                 res = results.pop(next_merge)
                 units[next_merge] = None  # the carried path is not needed any more
-                stopped = _merge(out, res, by_origin, campaign_start, stop_on_first, want)
+                merger._merge(res)
+                stopped = _stopped(out, stop_on_first, want)
                 state = res.state or {}
                 forwarded = state.get("forwarded", [])
                 state["forwarded"] = []
@@ -255,7 +258,7 @@ def run_split(
         out.interrupted = True
         finished = False
         for uid in sorted(results):
-            _merge(out, results[uid], by_origin, campaign_start, stop_on_first, want)
+            merger._merge(results[uid])
     finally:
         executor.stop()
         _restore_sigterm(old_term)
@@ -266,32 +269,11 @@ def run_split(
     return out
 
 
-def _merge(out, res, by_origin, campaign_start, stop_on_first, want):
-    """Fold one unit into the result; True when a stop rule says the campaign is done."""
-    stats = out.members[res.label]
-    stats["runs"] += res.runs
-    stats["pruned"] += res.pruned
-    offset = out.runs
-    out.runs += res.runs
-    out.pruned += res.pruned
-    out.cut += res.cut
-    out.steps += res.steps
-    out.units += 1
-    for origin, n in res.counts.items():
-        if origin in by_origin:
-            by_origin[origin].count += n
-    for pos, v, choices, steps, elapsed, prefix in res.findings:
-        if v.origin in by_origin:
-            continue
-        when = max(0.0, res.started - campaign_start) + elapsed if res.started else elapsed
-        count = res.counts.get(v.origin, 1)
-        f = PortfolioFinding(v, choices, offset + pos, steps, when, prefix, res.label, count, res.uid)
-        by_origin[v.origin] = f
-        out.findings.append(f)
-    kinds = {f.violation.kind for f in out.findings}
+def _stopped(out, stop_on_first, want):
+    """A stop rule of the campaign (the first finding, every wanted kind) holds."""
     if stop_on_first and out.findings:
         return True
-    return bool(want and want <= kinds)
+    return bool(want and want <= {f.violation.kind for f in out.findings})
 
 
 __all__ = ["SEED_RUNS", "UNIT_RUNS", "Member", "run_split", "splittable"]
