@@ -154,8 +154,11 @@ def compare(program, bound, generated=True):
     assert dpor_result.schedules <= plain_result.schedules
 
 
+# Derandomized: the same 60 examples in every run, so that a CI run is
+# reproducible; run with a new seed (--hypothesis-seed=N) to look for more.
 SETTINGS = settings(
     max_examples=60,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
@@ -202,6 +205,35 @@ def test_a_touched_object_makes_the_step_dependent(strategy):
     assert result.exhausted and reduced == plain
     reads = {logs[0] for _cells, logs, _v in reduced}
     assert reads == {(0,), (1000,)}  # t0 read x before and after t1's touch
+
+
+@pytest.mark.parametrize(
+    "program, bound",
+    [
+        # A touch filed as an event of its own: a later reader of the step's
+        # declared object was not ordered after the touch.
+        ([(0, [("read", 1)]), (0, [("touch", 1)]), (0, [("read", 0)])], None),
+        # A replayed touch handed out no object id: later ids shifted, a sleeping key went stale.
+        ([(0, [("flag_set", 0)]), (0, [("touch", 0), ("flag_wait", 0)])], None),
+        # Under a bound one initial of a race is not enough (bounds 0 and 1; present since session 3).
+        ([(0, [("inc", 0)]), (0, [("read", 1), ("read", 0)]), (0, [("read", 0)])], 0),
+        ([(0, [("write", 1)]), (0, [("read", 1), ("read", 0)]), (0, [("write", 0), ("inc", 0)])], 1),
+    ],
+)
+def test_programs_the_property_tests_found(program, bound):
+    compare(program, bound, generated=False)
+
+
+@pytest.mark.xfail(strict=True, reason="known hole: an exclusion taken while a task of its CPU is blocked")
+def test_an_exclusion_taken_while_a_task_of_its_cpu_sleeps_is_reversed():
+    """Known hole (found with --hypothesis-seed=26): t0 disables preemption on
+    CPU 1 (reads x) while t1, of the same CPU, sleeps on a flag; t2 sets the
+    flag and wakes t1, which then reads x.  t1 reading x before t0's section
+    needs t1 to run before t0 altogether, but no race names that: t0's step
+    disabled nobody who could run then, and t1's read races only with the
+    end of t0's section, before which t1 cannot run.  DPOR misses the final
+    state in which t1 read 0 after being woken; plain DFS reaches it."""
+    compare([(1, [("excl", 0)]), (1, [("flag_wait", 0), ("read", 0)]), (0, [("flag_set", 0)])], None, generated=False)
 
 
 def test_a_timed_wait_behind_a_preemption_is_reached_under_a_bound():
