@@ -34,8 +34,8 @@ def test_a_campaign_on_a_local_cluster_finds_what_one_process_finds(cluster):
     v = s.variants["buggy"]
     recipe = recipe_of(s, v, preempt=s.preempt_of(v))
     kw = dict(stop_on_first=False, max_steps=s.max_steps)
-    here = run_campaign(build_of, recipe, pf.portfolio(0), 400, **kw)
-    there = run_campaign(build_of, recipe, pf.portfolio(0), 400, dask=cluster.scheduler_address, **kw)
+    here = run_campaign(build_of, recipe, pf.portfolio(0), 1000, **kw)
+    there = run_campaign(build_of, recipe, pf.portfolio(0), 1000, dask=cluster.scheduler_address, **kw)
     assert there.backend == "dask"
     assert here.findings and _summary(here) == _summary(there)
 
