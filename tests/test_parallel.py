@@ -137,10 +137,10 @@ def test_workers_load_a_scenario_file_from_its_path(tmp_path):
     recipe = recipe_of(s, v, preempt=s.preempt_of(v))
     assert recipe["scenario"] == str(path)
     kw = dict(stop_on_first=False, max_steps=s.max_steps)
-    one = run_campaign(build_of, recipe, pf.portfolio(0), 200, jobs=1, **kw)
-    two = run_campaign(build_of, recipe, pf.portfolio(0), 200, jobs=2, inline_s=0, **kw)
+    one = run_campaign(build_of, recipe, pf.portfolio(0), 600, jobs=1, **kw)
+    two = run_campaign(build_of, recipe, pf.portfolio(0), 600, jobs=2, inline_s=0, **kw)
     assert two.backend == "processes" and one.findings
     assert _summary(one) == _summary(two)
     path.write_text(path.read_text() + "# edited\n")  # another model now: a worker refuses the unit
     with pytest.raises(CampaignError, match="another model"):
-        run_campaign(build_of, recipe, pf.portfolio(0), 200, jobs=2, inline_s=0, **kw)
+        run_campaign(build_of, recipe, pf.portfolio(0), 600, jobs=2, inline_s=0, **kw)
