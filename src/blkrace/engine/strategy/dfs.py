@@ -68,7 +68,34 @@ def independent(a, b):
     return a is not None and b is not None and (a[0] != b[0] or (a[1] == READ and b[1] == READ))
 
 
-class DFS:
+class AccessKeys:
+    """What DFS and DPOR both need of a step: its dependency key, and whether
+    choosing it is a preemption.  Objects get small ids in the order a run
+    meets them (``self._oids``, ``self._keep``, reset by ``start_run``)."""
+
+    def _key(self, task):
+        msg = task.pending
+        if msg is None or msg[1] is None:
+            return None
+        ex = self._execution
+        if not ex.preemptive and not task.level and ex.lane_holder(task.lane) is None:
+            # Its next step also takes a non-preemptible CPU, which every
+            # other task of that CPU then waits for: dependent with all.
+            return None
+        return self._oid_key(msg[1], msg[2])
+
+    def _oid_key(self, obj, kind):
+        oid = self._oids.get(id(obj))
+        if oid is None:
+            oid = self._oids[id(obj)] = len(self._oids)
+            self._keep.append(obj)  # keep alive: id() must not be reused in this run
+        return (oid, kind)
+
+    def _is_preemption(self, node, tid):
+        return 1 if node.prev is not None and tid != node.prev else 0
+
+
+class DFS(AccessKeys):
     name = "dfs"
 
     def __init__(self, preemption_bound=2):
@@ -165,24 +192,6 @@ class DFS:
 
     # ------------------------------------------------------------- helpers
 
-    def _key(self, task):
-        msg = task.pending
-        if msg is None or msg[1] is None:
-            return None
-        ex = self._execution
-        if not ex.preemptive and not task.level and ex.lane_holder(task.lane) is None:
-            # Its next step also takes a non-preemptible CPU, which every
-            # other task of that CPU then waits for: dependent with all.
-            return None
-        return self._oid_key(msg[1], msg[2])
-
-    def _oid_key(self, obj, kind):
-        oid = self._oids.get(id(obj))
-        if oid is None:
-            oid = self._oids[id(obj)] = len(self._oids)
-            self._keep.append(obj)  # keep alive: id() must not be reused in this run
-        return (oid, kind)
-
     def _disabled(self, now):
         """After the step chosen at ``self._node``: if it took the CPU from
         another task (preempt_disable, irqs off, a non-preemptible lane), its
@@ -193,9 +202,6 @@ class DFS:
         if any(a != tid and a != _CLOCK and a not in now for a in before):
             node.options[node.chosen] = (tid, None)
             self._sleep = {}
-
-    def _is_preemption(self, node, tid):
-        return 1 if node.prev is not None and tid != node.prev else 0
 
     def _first_allowed(self, node):
         for i, (tid, _key) in enumerate(node.options):

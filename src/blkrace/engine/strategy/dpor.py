@@ -50,7 +50,7 @@ exhausted.
 from __future__ import annotations
 
 from blkrace.engine.execution import PRUNE, ScheduleMismatch
-from blkrace.engine.strategy.dfs import backtrack, independent
+from blkrace.engine.strategy.dfs import AccessKeys, backtrack, independent
 from blkrace.engine.traps import READ
 
 _CLOCK = -1
@@ -72,7 +72,7 @@ class _Node:
         self.eff = {}  # actor -> key its step really had (None: dependent with all)
 
 
-class DPOR:
+class DPOR(AccessKeys):
     name = "dpor"
 
     def __init__(self, preemption_bound=2):
@@ -491,25 +491,6 @@ class DPOR:
             self._ask(self._ev_node[k], actor)
 
     # ------------------------------------------------------------- helpers
-
-    def _key(self, task):
-        msg = task.pending
-        if msg is None or msg[1] is None:
-            return None
-        ex = self._execution
-        if not ex.preemptive and not task.level and ex.lane_holder(task.lane) is None:
-            return None  # it takes a non-preemptible CPU: see dfs._key
-        return self._oid_key(msg[1], msg[2])
-
-    def _oid_key(self, obj, kind):
-        oid = self._oids.get(id(obj))
-        if oid is None:
-            oid = self._oids[id(obj)] = len(self._oids)
-            self._keep.append(obj)  # keep alive: id() must not be reused in this run
-        return (oid, kind)
-
-    def _is_preemption(self, node, actor):
-        return 1 if node.prev is not None and actor != node.prev else 0
 
     def _allowed(self, node, i):
         actor = node.actors[i]
