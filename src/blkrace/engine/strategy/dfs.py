@@ -94,6 +94,28 @@ class AccessKeys:
     def _is_preemption(self, node, tid):
         return 1 if node.prev is not None and tid != node.prev else 0
 
+    def _explored_key(self, node, i):
+        """(task, key) of option ``i`` as it was explored (DPOR: what it really touched)."""
+        return node.options[i]
+
+    def _child_sleep(self, node):
+        """The sleep set below ``node``'s chosen option: what was asleep at
+        ``node`` and the options explored before it, minus whatever the chosen
+        step is dependent with."""
+        tid, key = node.options[node.chosen]
+        if key is None or self.bound is not None:
+            # Under a bound a sleeping task's subtree was explored only as far
+            # as the bound let it: sleep sets would lose runs the bound allows
+            # (the buggy dining philosophers were "exhausted" clean at bound 2;
+            # Coons et al., OOPSLA 2013).
+            return {}
+        sleep = {u: k for u, k in node.sleep.items() if independent(k, key)}
+        for i in node.done:
+            u, k = self._explored_key(node, i)
+            if u != _CLOCK and independent(k, key):
+                sleep[u] = k
+        return sleep
+
 
 class DFS(AccessKeys):
     name = "dfs"
@@ -211,17 +233,3 @@ class DFS(AccessKeys):
                 continue
             return i
         return None
-
-    def _child_sleep(self, node):
-        tid, key = node.options[node.chosen]
-        if key is None or self.bound is not None:
-            # Under a bound a sleeping task's subtree was explored only as far
-            # as the bound let it: sleep sets would lose runs the bound allows
-            # (the buggy dining philosophers were "exhausted" clean at bound 2).
-            return {}
-        sleep = {u: k for u, k in node.sleep.items() if independent(k, key)}
-        for i in node.done:
-            u, k = node.options[i]
-            if u != _CLOCK and independent(k, key):
-                sleep[u] = k
-        return sleep

@@ -516,20 +516,9 @@ class DPOR(AccessKeys):
                 return i
         return None
 
-    def _child_sleep(self, node):
-        actor, key = node.options[node.chosen]
-        if key is None or self.bound is not None:
-            # Under a bound, a sleeping task's subtree was explored only as far
-            # as the bound let it, so sleep sets would lose runs (Coons et al.,
-            # OOPSLA 2013): source sets and the bound's extra backtrack points alone.
-            return {}
-        sleep = {u: k for u, k in node.sleep.items() if independent(k, key)}
-        for i in node.done:
-            u = node.actors[i]
-            k = node.eff.get(u, node.options[i][1])
-            if u != _CLOCK and independent(k, key):
-                sleep[u] = k
-        return sleep
+    def _explored_key(self, node, i):
+        u = node.actors[i]
+        return u, node.eff.get(u, node.options[i][1])
 
 
 def _join(vc, other):
