@@ -28,7 +28,7 @@ from blkrace.scenarios.registry import SCENARIOS
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--strategy", default="dpor", choices=("dpor", "dfs"))
+    ap.add_argument("--strategy", default="dpor", choices=("dpor", "dfs", "sdfs"))
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--max-bound", type=int, default=4)
     ap.add_argument("--scenario", default=None)

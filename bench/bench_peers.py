@@ -20,7 +20,7 @@ from blkrace.engine.strategy import make_strategy
 from peers import PEERS
 
 SAMPLING = ("random", "pct")
-EXHAUSTIVE = ("dfs", "dpor")
+EXHAUSTIVE = ("dfs", "sdfs", "dpor")
 
 
 def main():

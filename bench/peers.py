@@ -102,7 +102,7 @@ def budget(fixed):
             busy.value -= 1
             await access(busy, READ)
             if busy.value == 0:
-                execution.add_timer(BLK_MQ_BUDGET_DELAY_NS, delayed_run, name="blk_mq_delay_run_hw_queues")
+                delayed_run()
             return False
 
         async def put_budget():
@@ -126,15 +126,26 @@ def budget(fixed):
                     continue
                 await put_budget()
                 if fixed:
-                    execution.add_timer(BLK_MQ_BUDGET_DELAY_NS, delayed_run, name="blk_mq_delay_run_hw_queues")
+                    delayed_run()
                 return
 
-        def delayed_run():
-            execution.spawn(kblockd_both(), "kblockd-delayed", lane=3)
+        # blk_mq_delay_run_hw_queues(): kblockd_mod_delayed_work_on() of each
+        # hw queue's run_work: a pending one is re-armed, never doubled.
+        run_work = [None, None]
+        run_work_lock = Cell("hctx->run_work")
 
-        async def kblockd_both():
-            await run_hw_queue(0)
-            await run_hw_queue(1)
+        def delayed_run():
+            execution.touch(run_work_lock)  # the work's PENDING bit and timer, in the same step
+            for h in (0, 1):
+                if run_work[h] is not None:
+                    execution.cancel_timer(run_work[h])
+                run_work[h] = execution.add_timer(
+                    BLK_MQ_BUDGET_DELAY_NS, blk_mq_run_work_fn, h, name=f"hctx{h}->run_work"
+                )
+
+        def blk_mq_run_work_fn(h):
+            run_work[h] = None
+            execution.spawn(run_hw_queue(h), f"kblockd-hctx{h}", lane=3)
 
         async def fio_a():
             await access(bfqd, WRITE)  # bfq_insert_request(): the request ends the idling

@@ -373,7 +373,8 @@ def _print_variant_report(console, run, trace="window"):
 
 def _summary_line(run):
     c = run.campaign
-    pruned = f" ({c.pruned} more pruned by sleep sets)" if c.pruned else ""
+    why = "sleep sets, or a state whose future was explored" if "sdfs" in run.strategy else "sleep sets"
+    pruned = f" ({c.pruned} more pruned by {why})" if c.pruned else ""
     kinds = ", ".join(run.found_kinds) or "no violation"
     members = getattr(c, "members", {})
     per = " (" + ", ".join(f"{k} {m['runs']}" for k, m in members.items()) + ")" if len(members) > 1 else ""

@@ -74,7 +74,7 @@ def member(name, seed=0, *, depth=3, preemption_bound=2):
     """A campaign of one strategy (``--strategy pct`` and the like)."""
     options = {"depth": depth, "preemption_bound": preemption_bound}
     pb = "" if preemption_bound is None else f"-pb{preemption_bound}"
-    label = {"pct": f"pct-d{depth}", "dfs": f"dfs{pb}", "dpor": f"dpor{pb}"}
+    label = {"pct": f"pct-d{depth}", "dfs": f"dfs{pb}", "sdfs": f"sdfs{pb}", "dpor": f"dpor{pb}"}
     return Member(label.get(name, name), name, seed, options, _is_systematic(name, options))
 
 

@@ -119,6 +119,9 @@ class Msg:
         self.hv = None  # an unlock's own stores before it (po-unlock-lock-po across a handoff)
         self.time = 0  # virtual time of the store (kernel model)
 
+    # Which step and task stored it: for the report only (engine/state.py).
+    __state_skip__ = ("step", "task")
+
     def __repr__(self):
         return f"<{self.val} @{self.ts} cpu{self.cpu}>"
 

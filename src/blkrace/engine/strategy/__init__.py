@@ -22,8 +22,9 @@ from blkrace.engine.strategy.dpor import DPOR
 from blkrace.engine.strategy.pct import PCT
 from blkrace.engine.strategy.random_walk import RandomWalk
 from blkrace.engine.strategy.replay import Replay
+from blkrace.engine.strategy.stateful import StatefulDFS
 
-STRATEGIES = ("random", "pct", "dfs", "dpor")
+STRATEGIES = ("random", "pct", "dfs", "sdfs", "dpor")
 
 
 def make_strategy(name, seed=0, **options):
@@ -34,9 +35,11 @@ def make_strategy(name, seed=0, **options):
         return PCT(seed, depth=options.get("depth", 3))
     if name == "dfs":
         return DFS(preemption_bound=options.get("preemption_bound", 2))
+    if name == "sdfs":
+        return StatefulDFS(preemption_bound=options.get("preemption_bound", 2))
     if name == "dpor":
         return DPOR(preemption_bound=options.get("preemption_bound", 2))
     raise ValueError(f"unknown strategy {name!r} (valid: {', '.join(STRATEGIES)})")
 
 
-__all__ = ["DFS", "DPOR", "PCT", "RandomWalk", "Replay", "STRATEGIES", "make_strategy"]
+__all__ = ["DFS", "DPOR", "PCT", "RandomWalk", "Replay", "STRATEGIES", "StatefulDFS", "make_strategy"]

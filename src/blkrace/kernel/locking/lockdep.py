@@ -64,6 +64,12 @@ class lock_class:
         self.forwards = {}  # class -> trace of the first "self then that" (frames of the second acquire)
         self.backwards = {}
 
+    def __state__(self):
+        # A class is its name in a state fingerprint (engine/state.py): its
+        # usage and dependencies belong to the campaign's graph, which only
+        # decides what lockdep reports (see lockdep_graph.__state__).
+        return self.name
+
     def usage_chars(self):
         """get_usage_chars(): '.', '+' (enabled), '-' (used in), '?' (both), write then read."""
         out = []
@@ -87,6 +93,9 @@ class held_lock:
         self.read = read
         self.trylock = trylock
 
+    # The acquire site is for the report only (engine/state.py).
+    __state_skip__ = ("frames",)
+
 
 UTS_RELEASE = "3.1.0-blkrace #1"  # the era the reports imitate; print_kernel_ident()
 UTS_RELEASE_4_14 = "4.14.0-blkrace #1"
@@ -100,6 +109,15 @@ class lockdep_graph:
         self.debug_locks = True  # cleared by the first report: lockdep reports once
         self.reports = []
         self.version = 0  # bumped by every new usage bit or dependency
+
+    def __state__(self):
+        # Left out of a run's state fingerprint (engine/state.py): the graph
+        # only decides what lockdep reports, and a report is raised by the
+        # run that adds the last dependency or usage bit of a bad pattern.
+        # A stateful search that skips a repeated future skips no
+        # dependency: the same steps from the same state added them when the
+        # state's future was explored, so the campaign's graph ends the same.
+        return None
 
     def get_class(self, name):
         cls = self.classes.get(name)
