@@ -2,8 +2,8 @@
 on the buggy form, and time to exhaust the fixed form.
 
 Buggy forms: schedules and seconds to the first finding, median over
-``--seeds`` (20) seeds for the sampling strategies (random, pct); dfs and
-dpor are deterministic and run once.  Fixed forms: dfs and dpor at
+``--seeds`` (20) seeds for the sampling strategies (random, pct); dfs, sdfs
+(stateful DFS) and dpor are deterministic and run once.  Fixed forms: the same at
 ``--bound`` (2; ``--bound none`` for no bound) until exhausted or
 ``--seconds`` (60) run out; the sampling strategies cannot exhaust.
 

@@ -303,6 +303,28 @@ class Execution:
                 return False
         return True
 
+    def excluders(self, task):
+        """The tasks whose exclusion (or non-preemptible CPU) keeps ``task``
+        off its lane now: empty when eligible(task)."""
+        out = []
+        if not task.level and self._holders:
+            held = self._holders.get(task.lane)
+            if held is not None and held[0] is not task:
+                out.append(held[0])
+        for owner, excl in self._lanes.get(task.lane, ()):
+            if owner is not task and task.level <= excl and owner not in out:
+                out.append(owner)
+        return out
+
+    def exclusion_owners(self):
+        """The tids of the tasks that hold a lane exclusion or a non-preemptible lane."""
+        if not self._excl:
+            return frozenset()
+        owners = {held[0].tid for held in self._holders.values()}
+        for stack in self._lanes.values():
+            owners.update(owner.tid for owner, _ in stack)
+        return frozenset(owners)
+
     # ----------------------------------------------------------------- timers
 
     def add_timer(self, delay_ns, fn, *args, name=None, daemon=False):

@@ -48,7 +48,9 @@ Left out, because no future depends on them:
   (then the campaign is not called exhausted): docs/DESIGN.md, "Stateful
   search";
 * when a task that is not runnable last ran, and since when a task that does
-  not block last blocked: read only in those states.
+  not block last blocked: read only in those states; when a runnable task
+  last ran, if the clock may pass runnable tasks for ever (``max_delay_ns``
+  None): read only to bound that.
 
 Times are kept relative to ``now`` where only the difference is read (how
 long a runnable task has waited, since when a task blocks, a timer's
@@ -131,14 +133,15 @@ _EXECUTION_SKIP = frozenset(
 
 
 class _Walk:
-    __slots__ = ("out", "memo", "now", "timer_rank", "task_rank")
+    __slots__ = ("out", "memo", "now", "timer_rank", "task_rank", "bounded_delay")
 
-    def __init__(self, now, timer_rank, task_rank):
+    def __init__(self, now, timer_rank, task_rank, bounded_delay=True):
         self.out = []
         self.memo = {}  # id(object) -> the order the walk met it in
         self.now = now
         self.timer_rank = timer_rank  # id(timer) -> its place in the firing order
         self.task_rank = task_rank  # tid -> its place among the live tasks
+        self.bounded_delay = bounded_delay  # is how long a task has been ready read (max_delay_ns)?
 
     def value(self, v):
         # The hot path of a stateful search: primitives first, then one
@@ -290,7 +293,8 @@ class _Walk:
         self.value(t.lane)
         out.append(t.level)
         if t.state is RUNNABLE:
-            out.append(self.now - t.ready_at)  # the clock may pass it by max_delay_ns only
+            if self.bounded_delay:
+                out.append(self.now - t.ready_at)  # the clock may pass it by max_delay_ns only
         elif t.state is BLOCKED:
             out.append(t.hung_check)
             out.append(self.now - t.blocked_since)  # the hung-task check
@@ -461,7 +465,7 @@ def state_sequence(execution):
     live_timers = sorted((d, s, t) for d, s, t in ex.timers.heap if t.active)
     alive = [t for t in ex.tasks if t.state is not DONE]
     rank = {t.tid: i for i, t in enumerate(alive)}
-    w = _Walk(now, {id(t): i for i, (_d, _s, t) in enumerate(live_timers)}, rank)
+    w = _Walk(now, {id(t): i for i, (_d, _s, t) in enumerate(live_timers)}, rank, ex.max_delay_ns is not None)
     out = w.out
     for name in _EXECUTION_FIELDS:
         out.append(getattr(ex, name))

@@ -127,6 +127,9 @@ class DPOR(AccessKeys):
             self._last_global = None
             self._writes = {}  # oid -> latest writing event
             self._reads = {}  # oid -> reading events since that write (a tuple: snapshots share it)
+            self._owners = frozenset()  # tasks holding a lane exclusion after the latest event
+            self._excl_event = {}  # actor -> the event at which it took the exclusion it holds
+            self._was_runnable = frozenset(t.tid for t in execution.runnable)
         return True
 
     def _snapshot(self, depth):
@@ -144,11 +147,16 @@ class DPOR(AccessKeys):
             dict(self._reads),
             self._pending,
             self._moves,
+            self._owners,
+            dict(self._excl_event),
+            self._was_runnable,
         )
 
     def _restore(self, depth):
         """Back to the event state of node ``depth`` (the end of the replayed prefix)."""
-        n, actor_vc, enabler, frontier, last_global, writes, reads, pending, moves = self._snaps[depth]
+        (n, actor_vc, enabler, frontier, last_global, writes, reads, pending, moves, owners, excl_event, runnable) = (
+            self._snaps[depth]
+        )
         for lst in (self._ev_actor, self._ev_key, self._ev_node, self._ev_vc):
             del lst[n:]
         self._actor_vc = dict(actor_vc)
@@ -159,6 +167,9 @@ class DPOR(AccessKeys):
         self._reads = dict(reads)
         self._pending = pending
         self._moves = moves
+        self._owners = owners
+        self._excl_event = dict(excl_event)
+        self._was_runnable = runnable
         # Snapshots deeper than the node belong to the subtree just left.
         for d in [d for d in self._snaps if d > depth]:
             del self._snaps[d]
@@ -306,6 +317,7 @@ class DPOR(AccessKeys):
             touches = self._touches
             self._touches = None
             index = self._add_event(actor, key, node_index, touches if key is not None else None)
+            self._exclusions(actor, index)
             if node_index is not None:
                 eff = self.path[node_index].eff
                 if key is None or touches or actor not in eff:
@@ -330,6 +342,35 @@ class DPOR(AccessKeys):
             # or time passed while tasks ran): one global event.
             self._add_event(_CLOCK, None, None)
             self._sleep = {}
+
+    def _exclusions(self, actor, index):
+        """A lane exclusion taken while a task of its CPU could not run
+        (blocked) disabled nobody then, so no race names it; but a task woken
+        (or spawned) while it is held cannot run until it ends, and running
+        that task before the exclusion needs its waker to run before the
+        step that took it.  That is a race between the two steps: the node
+        before the exclusion is asked for an initial of the waker's way
+        there.  (The hole the property test found: t0 disables preemption
+        while t1 of its CPU sleeps; t2 wakes t1, which reads after t0's
+        section in every run DPOR made.)"""
+        ex = self._execution
+        owners = ex.exclusion_owners()
+        if actor in owners and actor not in self._owners:
+            self._excl_event[actor] = index
+        self._owners = owners
+        runnable = frozenset(t.tid for t in ex.runnable)
+        woken = runnable - self._was_runnable
+        self._was_runnable = runnable
+        if not woken or not owners or not self._fresh:
+            return
+        vc = self._ev_vc[index]
+        for tid in woken:
+            if tid == actor:
+                continue
+            for owner in ex.excluders(ex.tasks[tid]):
+                took = self._excl_event.get(owner.tid)
+                if took is not None and took < index and vc.get(owner.tid, -1) < took:
+                    self._race(took, index, actor, vc)
 
     def _add_event(self, actor, key, node_index, touches=None):
         ev_vc = self._ev_vc
