@@ -63,6 +63,7 @@ PAIRS = [
     ("S+wmb+data", "S+wmb+po"),
     ("2+2W+mbs", "2+2W+wmbs"),
     ("Z6.0+mb+mb+mb", "Z6.0+po+po+mb"),
+    ("hctx-inactive+acquire+mb", "hctx-inactive+acquire"),
 ]
 
 

@@ -86,7 +86,7 @@ from blkrace.kernel.machine import (
     cpumask_test_cpu,
     smp_processor_id,
 )
-from blkrace.kernel.memory import ONCE, mm_load
+from blkrace.kernel.memory import ONCE, mm_load, smp_mb__after_atomic
 from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import in_interrupt, msleep, preempt_disable, preempt_enable
 from blkrace.kernel.smp import call_single_data, smp_call_function_single_async
@@ -1159,6 +1159,7 @@ async def blk_mq_hctx_notify_offline(k, cpu, hctx):
     # test_and_set_bit_lock in sbitmap_get(): either the allocator sees
     # INACTIVE or this loop sees the tag.
     await set_bit(BLK_MQ_S_INACTIVE, hctx.state)
+    smp_mb__after_atomic(k)
     k.execution.event(f"{q_name(hctx)}: INACTIVE, draining")
     # If we could not grab a reference the queue has been frozen and there
     # are no requests.

@@ -12,6 +12,7 @@ from blkrace.block.types import BLK_MQ_NO_TAG, BLK_MQ_REQ_INTERNAL, BLK_MQ_REQ_N
 from blkrace.engine import READ, access
 from blkrace.kernel.atomic import test_bit
 from blkrace.kernel.locking.wait import schedule_entry
+from blkrace.kernel.memory import ONCE, mm_load, smp_mb
 from blkrace.kernel.patch import Patch
 
 DRAIN_INACTIVE_HCTX = Patch(
@@ -29,6 +30,19 @@ DRAIN_STACKING_FLAG = Patch(
     "blk-mq: drain I/O when all CPUs in a hctx are offline (the loop.c and dm-rq.c hunks: BLK_MQ_F_STACKING)",
 )
 BLK_MQ_S_INACTIVE = 3
+# Not upstream: bf0beec0607d's comment pairs the smp_mb__after_atomic() after
+# set_bit(BLK_MQ_S_INACTIVE) with "the implied barrier in test_and_set_bit_lock
+# in sbitmap_get()", but test_and_set_bit_lock() is only an ACQUIRE
+# (Documentation/atomic_bitops.txt; arm64's LSE form is LDSETA): its store to
+# the tag word is not ordered before the test_bit() that follows.  That is the
+# store-buffering shape, which LKMM allows and herd7's AArch64 model allows
+# with LDSETA (tests/litmus/hctx-inactive+*.litmus): the drain misses the
+# tag, the allocator misses INACTIVE.  A full barrier between the two closes it.
+TAG_INACTIVE_FULL_BARRIER = Patch(
+    "blk-mq-tag-inactive-smp-mb",
+    "",
+    "blk-mq: smp_mb() between taking a tag and testing BLK_MQ_S_INACTIVE (a proposal, not upstream)",
+)
 
 
 def blk_mq_init_tags(name, nr_tags, k=None):
@@ -98,6 +112,8 @@ async def blk_mq_get_tag(data):
             ws = await bt_wait_ptr(bt, data.hctx)
         await sbitmap.sbitmap_finish_wait(bt, ws, wait)
     # found_tag:
+    if k.patched(TAG_INACTIVE_FULL_BARRIER):
+        smp_mb(k)  # pairs with smp_mb__after_atomic() in blk_mq_hctx_notify_offline()
     if k.patched(DRAIN_INACTIVE_HCTX) and await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
         # Give up this allocation if the hctx is inactive.  The caller will
         # retry on an active hctx.
@@ -130,8 +146,15 @@ async def blk_mq_all_tag_iter(tags, fn):
     that request can fall between two of them, as in the kernel.  A slot whose
     static request was never built stands for one whose rq->mq_hctx is NULL.
     """
-    await access(tags.bitmap_tags, READ)
-    bits = tags.bitmap_tags.map
+    sbq = tags.bitmap_tags
+    k = sbq.mm
+    if k is not None:
+        # __sbitmap_for_each_set() reads the word with a plain load: under
+        # lkmm it may miss a bit another CPU's test_and_set_bit_lock() set.
+        bits = await mm_load(k, sbq, "map", ONCE, lambda b: f"{b:#x}")
+    else:
+        await access(sbq, READ)
+        bits = sbq.map
     for tag in range(tags.nr_tags):
         if bits >> tag & 1:
             rq = tags.static_rqs[tag]

@@ -235,7 +235,7 @@ class blk_mq_hw_ctx:
         self.ctx_map = bitmap(f"hctx{idx}->ctx_map", k=q.k)
         self.dispatch = list_head(f"hctx{idx}->dispatch", k=q.k)
         self.lock = spinlock_t(f"hctx{idx}->lock")
-        self.state = bitmap(f"hctx{idx}->state")
+        self.state = bitmap(f"hctx{idx}->state", k=q.k)
         self.run_work = None
         self.tags = None
         self.sched_tags = None
