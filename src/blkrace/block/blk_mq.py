@@ -86,7 +86,7 @@ from blkrace.kernel.machine import (
     cpumask_test_cpu,
     smp_processor_id,
 )
-from blkrace.kernel.memory import ONCE, mm_load, smp_mb__after_atomic
+from blkrace.kernel.memory import ONCE, mm_load, smp_mb, smp_mb__after_atomic
 from blkrace.kernel.patch import Patch
 from blkrace.kernel.sched import in_interrupt, msleep, preempt_disable, preempt_enable
 from blkrace.kernel.smp import call_single_data, smp_call_function_single_async
@@ -368,6 +368,7 @@ async def blk_mq_alloc_raced_offline(data, rq):
     """After blk_mq_rq_ctx_init() and an smp_mb() (pairing with the one after
     set_bit(BLK_MQ_S_INACTIVE) in blk_mq_hctx_notify_offline()): either the
     drain sees rq->mq_hctx, or this sees INACTIVE and gives the request back."""
+    smp_mb(data.q.k)
     if not await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
         return False
     # rq->mq_hctx = NULL: the store the drain's blk_mq_has_request() reads,
