@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from blkrace.engine import READ, SYNC, WaitQueue, access
 from blkrace.kernel.machine import TASK, smp_processor_id
+from blkrace.kernel.memory import MB, mm_rmw, mm_store_locked
 from blkrace.kernel.sched import kthread_run_on_cpu, local_irq_disable, local_irq_restore, schedule_on
 
 MULTI_STOP_NONE, MULTI_STOP_PREPARE, MULTI_STOP_DISABLE_IRQ, MULTI_STOP_RUN, MULTI_STOP_EXIT = range(5)
@@ -43,8 +44,13 @@ class multi_stop_data:
 
 # set_state(), kernel/stop_machine.c
 def set_state(k, msdata, newstate):
-    """set_state(): reset the ack count, then publish the new state."""
-    msdata.thread_ack = msdata.num_threads
+    """set_state(): reset the ack count (atomic_set()), then publish the new state."""
+    # Under lkmm the count is a location: every CPU's ack is a fully ordered
+    # RMW on it, and the reset is the last acker's store after its own, so a
+    # CPU that leaves a stage has seen every store the others made before
+    # acking it (a CPU that went offline through stop_machine has published
+    # what it stored before).
+    mm_store_locked(k, msdata, "thread_ack", msdata.num_threads)
     msdata.state = newstate
     if newstate <= MULTI_STOP_EXIT:  # the last ack of EXIT moves past it: nobody looks
         k.execution.event(f"stop_machine: {STATE_NAMES[newstate]}")
@@ -54,9 +60,8 @@ def set_state(k, msdata, newstate):
 # ack_state(), kernel/stop_machine.c
 async def ack_state(k, msdata):
     """ack_state(): "Last one to ack a state moves to the next state"."""
-    await access(msdata, SYNC)
-    msdata.thread_ack -= 1
-    if msdata.thread_ack == 0:
+    # atomic_dec_and_test(&msdata->thread_ack): fully ordered.
+    if await mm_rmw(k, msdata, "thread_ack", lambda ack: ack - 1, MB) == 1:
         set_state(k, msdata, msdata.state + 1)
 
 

@@ -21,18 +21,12 @@ Every variant builds the same machine; they differ only in toggles.
 ``fixed-without-stacking`` is bf0beec0607d without its loop.c hunk
 (``blk-mq-stacking-flag``): loop's hctx1 is then drained as well, before the
 disk's (cpuhp runs the newest instance first).
-
-``fixed-lkmm`` runs bf0beec0607d on a non-preemptible kernel (which closes the
-window ``fixed`` shows) under the kernel's memory model: the allocator's
-test_and_set_bit_lock() is only an ACQUIRE, so its tag may not yet be visible
-to the drain while its test of INACTIVE reads the old state (store
-buffering).  ``fixed-lkmm-mb`` adds a full barrier between the two.
 """
 
 from __future__ import annotations
 
 from blkrace.block.blk_mq import RECHECK_INACTIVE_AFTER_INIT, blk_mq_init_cpuhp
-from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX, DRAIN_STACKING_FLAG, TAG_INACTIVE_FULL_BARRIER
+from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX, DRAIN_STACKING_FLAG
 from blkrace.drivers.loop import loop_add
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.kernel.boot import boot
@@ -107,27 +101,6 @@ SCENARIO = HctxDrain(
             "fixed-recheck without bf0beec0607d's loop.c hunk: loop (2 hw queues, as dm-rq with "
             "dm_mq_nr_hw_queues=2) over the disk lacks BLK_MQ_F_STACKING, so its hctx is drained too; no deadlock "
             "arises (see tests/test_stacking_drain.py for why)",
-        ),
-        "fixed-lkmm": Variant(
-            "fixed-lkmm",
-            PATCHED,
-            frozenset({"io_error"}),
-            "bf0beec0607d on CONFIG_PREEMPT_NONE under the kernel's memory model: the drain's smp_mb__after_atomic() "
-            "is said to pair with test_and_set_bit_lock() in sbitmap_get(), an ACQUIRE only; the drain misses the "
-            "new tag while the allocator misses INACTIVE (store buffering; found by the explorer, no upstream fix "
-            "known)",
-            preempt=False,
-            memory_model="lkmm",
-        ),
-        "fixed-lkmm-mb": Variant(
-            "fixed-lkmm-mb",
-            PATCHED | {TAG_INACTIVE_FULL_BARRIER.name},
-            frozenset(),
-            "fixed-lkmm with smp_mb() between taking the tag and testing INACTIVE (a proposal, toggle "
-            "blk-mq-tag-inactive-smp-mb)",
-            preempt=False,
-            memory_model="lkmm",
-            schedules=3_000,
         ),
     },
 )
