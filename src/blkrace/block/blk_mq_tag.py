@@ -12,7 +12,7 @@ from blkrace.block.types import BLK_MQ_NO_TAG, BLK_MQ_REQ_INTERNAL, BLK_MQ_REQ_N
 from blkrace.engine import READ, access
 from blkrace.kernel.atomic import test_bit
 from blkrace.kernel.locking.wait import schedule_entry
-from blkrace.kernel.memory import ONCE, mm_load
+from blkrace.kernel.memory import ONCE, mm_load, smp_mb
 from blkrace.kernel.patch import Patch
 
 DRAIN_INACTIVE_HCTX = Patch(
@@ -30,14 +30,20 @@ DRAIN_STACKING_FLAG = Patch(
     "blk-mq: drain I/O when all CPUs in a hctx are offline (the loop.c and dm-rq.c hunks: BLK_MQ_F_STACKING)",
 )
 BLK_MQ_S_INACTIVE = 3
-# bf0beec0607d's comment pairs the smp_mb__after_atomic() after
+# Not upstream: bf0beec0607d's comment pairs the smp_mb__after_atomic() after
 # set_bit(BLK_MQ_S_INACTIVE) with "the implied barrier in test_and_set_bit_lock
 # in sbitmap_get()", which is only an ACQUIRE (Documentation/atomic_bitops.txt;
 # arm64's LSE form is LDSETA): the store-buffering shape, which LKMM and
-# herd7's AArch64 model allow (tests/litmus/hctx-inactive+acquire.litmus).
-# It needs an allocator on a CPU outside the hctx (blk_mq_alloc_request_hctx(),
-# not modelled): one on the hctx's own CPUs published its tag when that CPU
-# went through stop_machine (kernel/stop_machine.py).
+# herd7's AArch64 model allow (tests/litmus/hctx-inactive+acquire.litmus).  It
+# needs an allocator on a CPU outside the hctx (blk_mq_alloc_request_hctx():
+# scenario hctx-connect); one on the hctx's own CPUs published its tag when
+# that CPU went through stop_machine (kernel/stop_machine.py).  A full barrier
+# between taking the tag and testing INACTIVE closes it.
+TAG_INACTIVE_FULL_BARRIER = Patch(
+    "blk-mq-tag-inactive-smp-mb",
+    "",
+    "blk-mq: smp_mb() between taking a tag and testing BLK_MQ_S_INACTIVE (a proposal, not upstream)",
+)
 
 
 def blk_mq_init_tags(name, nr_tags, k=None):
@@ -107,6 +113,8 @@ async def blk_mq_get_tag(data):
             ws = await bt_wait_ptr(bt, data.hctx)
         await sbitmap.sbitmap_finish_wait(bt, ws, wait)
     # found_tag:
+    if k.patched(TAG_INACTIVE_FULL_BARRIER):
+        smp_mb(k)  # pairs with the smp_mb__after_atomic() in blk_mq_hctx_notify_offline()
     if k.patched(DRAIN_INACTIVE_HCTX) and await test_bit(BLK_MQ_S_INACTIVE, data.hctx.state):
         # Give up this allocation if the hctx is inactive.  The caller will
         # retry on an active hctx.

@@ -110,6 +110,8 @@ class request:
         "rq_flags",
         "bio",
         "end_io",
+        "end_io_data",
+        "end_io_status",
         "elv",
         "special",
         "deadline",
@@ -129,6 +131,8 @@ class request:
         self.rq_flags = 0
         self.bio = None
         self.end_io = None
+        self.end_io_data = None  # what end_io needs (blk_execute_rq(): the completion)
+        self.end_io_status = 0  # the status end_io saw (blk_execute_rq() returns it)
         self.elv = None  # the elevator's private data (bfq: the bfq_queue)
         self.special = None  # the driver's per-request data (a scsi_cmnd)
         self.deadline = 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from blkrace.scenarios import (
     blkcg_percpu_alloc,
     budget_rerun,
+    hctx_connect,
     hctx_drain,
     ipi_flush,
     nvme_mpath_freeze,
@@ -26,6 +27,7 @@ SCENARIOS = {
     for s in (
         budget_rerun.SCENARIO,
         hctx_drain.SCENARIO,
+        hctx_connect.SCENARIO,
         ipi_flush.SCENARIO,
         nvme_mpath_freeze.SCENARIO,
         blkcg_percpu_alloc.SCENARIO,
