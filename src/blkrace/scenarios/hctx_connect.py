@@ -34,9 +34,9 @@ from blkrace.block.types import BLK_MQ_REQ_NOWAIT, RQF_TIMED_OUT
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.engine import Violation, choose
 from blkrace.kernel.boot import boot
-from blkrace.kernel.cpuhp import cpu_down, cpu_up
 from blkrace.kernel.sched import msleep, task_run_on_cpu
 from blkrace.scenarios.base import Scenario, Variant
+from blkrace.scenarios.workloads import hotplug
 
 REQ_OP_DRV_OUT = 35  # nvme_req_op() of a fabrics command that sends data
 
@@ -53,14 +53,6 @@ async def nvmf_connect_io_queue(k, q, qid, result):
     await blk_execute_rq(rq, False)
     result.append(("timed out" if rq.rq_flags & RQF_TIMED_OUT else "done", rq.name))
     await blk_mq_free_request(rq)
-
-
-async def hotplug(k, cpus):
-    """Offline the CPUs one by one, then online them in reverse order."""
-    for cpu in cpus:
-        await cpu_down(k, cpu)
-    for cpu in reversed(cpus):
-        await cpu_up(k, cpu)
 
 
 def check_connect(result):

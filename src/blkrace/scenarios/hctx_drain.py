@@ -30,19 +30,10 @@ from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX, DRAIN_STACKING_FLAG
 from blkrace.drivers.loop import loop_add
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.kernel.boot import boot
-from blkrace.kernel.cpuhp import cpu_down, cpu_up
 from blkrace.kernel.sched import task_run_on_cpu
 from blkrace.scenarios.base import Scenario, Variant
 from blkrace.scenarios.checks import check_bios
-from blkrace.scenarios.workloads import sync_reader
-
-
-async def hotplug(k, cpus):
-    """Offline the CPUs one by one, then online them in reverse order."""
-    for cpu in cpus:
-        await cpu_down(k, cpu)
-    for cpu in reversed(cpus):
-        await cpu_up(k, cpu)
+from blkrace.scenarios.workloads import hotplug, sync_reader
 
 
 class HctxDrain(Scenario):

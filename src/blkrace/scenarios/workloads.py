@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from blkrace.block.blk_core import submit_bio
 from blkrace.block.types import REQ_OP_READ, REQ_SYNC, bio
+from blkrace.kernel.cpuhp import cpu_down, cpu_up
 from blkrace.kernel.locking.wait import complete, completion, wait_for_completion
 
 
@@ -24,3 +25,11 @@ async def sync_reader(k, q, nr_reads, blkcg=None):
         b.bi_disk = q
         await submit_bio(k, b)
         await wait_for_completion(k, done)
+
+
+async def hotplug(k, cpus):
+    """The control task: offline the CPUs one by one, then online them in reverse order."""
+    for cpu in cpus:
+        await cpu_down(k, cpu)
+    for cpu in reversed(cpus):
+        await cpu_up(k, cpu)
