@@ -32,8 +32,7 @@ from blkrace.kernel.boot import boot
 from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE
 from blkrace.kernel.sched import task_run_on_cpu
 from blkrace.scenarios.checks import check_bios
-from blkrace.scenarios.workloads import hotplug
-from blkrace.scenarios.workloads import sync_reader
+from blkrace.scenarios.workloads import hotplug, sync_reader
 
 DRAIN = frozenset({DRAIN_INACTIVE_HCTX.name})
 DRAIN_AND_FLAG = DRAIN | {DRAIN_STACKING_FLAG.name}
