@@ -33,28 +33,13 @@ from pathlib import Path
 from blkrace.engine import NSEC_PER_MSEC, READ, SYNC, WRITE, Violation, WaitQueue, access
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from enginekit import Cell, Lock  # noqa: E402
+from enginekit import Cell, build_philosophers  # noqa: E402
 
 BLK_MQ_BUDGET_DELAY_NS = 3 * NSEC_PER_MSEC
 
 
 def philosophers(n, fixed):
-    def build(execution):
-        forks = [Lock(f"fork{i}") for i in range(n)]
-
-        async def philosopher(i):
-            first, second = forks[i], forks[(i + 1) % n]
-            if fixed and i == n - 1:
-                first, second = second, first
-            await first.acquire(execution)
-            await second.acquire(execution)
-            await second.release()
-            await first.release()
-
-        for i in range(n):
-            execution.spawn(philosopher(i), f"phil{i}", lane=i)
-
-    return build
+    return build_philosophers(n, fixed)
 
 
 def lost_wakeup(fixed):

@@ -107,3 +107,26 @@ def build_bug_on(execution):
         raise StopRun(Violation("bug", "BUG_ON(1)"))
 
     execution.spawn(t(), "t", lane=0)
+
+
+def build_philosophers(n, fixed):
+    """N dining philosophers taking fork i then fork i+1 (mod N), sleeping
+    locks; deadlocks.  Fixed: the last philosopher takes its forks in the
+    other order."""
+
+    def build(execution):
+        forks = [Lock(f"fork{i}") for i in range(n)]
+
+        async def philosopher(i):
+            first, second = forks[i], forks[(i + 1) % n]
+            if fixed and i == n - 1:
+                first, second = second, first
+            await first.acquire(execution)
+            await second.acquire(execution)
+            await second.release()
+            await first.release()
+
+        for i in range(n):
+            execution.spawn(philosopher(i), f"phil{i}", lane=i)
+
+    return build

@@ -17,7 +17,7 @@ from blkrace.engine.execution import PRUNE, Execution
 from blkrace.engine.state import NotFingerprintable, fingerprint, state_sequence
 from blkrace.engine.strategy import StatefulDFS, make_strategy
 from blkrace.scenarios.registry import SCENARIOS
-from enginekit import Cell, build_abba, build_lost_update, build_lost_wakeup
+from enginekit import Cell, build_abba, build_lost_update, build_lost_wakeup, build_philosophers
 from test_dpor import PROGRAM, SETTINGS, TIMED_PROGRAM, PlainDFS, final_states
 
 # ------------------------------------------------------------ fingerprints
@@ -219,31 +219,10 @@ def test_stateful_dfs_finds_the_textbook_bugs_plain_dfs_finds(build, bound):
     assert stateful.kinds() == plain.kinds()
 
 
-def _philosophers(n):
-    from enginekit import Lock
-
-    def build(execution):
-        forks = [Lock(f"fork{i}") for i in range(n)]
-
-        async def philosopher(i):
-            first, second = forks[i], forks[(i + 1) % n]
-            if i == n - 1:
-                first, second = second, first
-            await first.acquire(execution)
-            await second.acquire(execution)
-            await second.release()
-            await first.release()
-
-        for i in range(n):
-            execution.spawn(philosopher(i), f"phil{i}", lane=i)
-
-    return build
-
-
 def test_a_state_reached_twice_is_explored_once():
     # Fixed dining philosophers: many orders of putting forks down meet in
     # the same state; the stateful search explores each future once.
-    build = _philosophers(4)
+    build = build_philosophers(4, True)
     plain = explore(build, make_strategy("dfs", preemption_bound=2), 100_000, stop_on_first=False)
     strategy = make_strategy("sdfs", preemption_bound=2)
     stateful = explore(build, strategy, 100_000, stop_on_first=False)
