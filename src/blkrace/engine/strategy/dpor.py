@@ -129,7 +129,7 @@ class DPOR(AccessKeys):
             self._reads = {}  # oid -> reading events since that write (a tuple: snapshots share it)
             self._owners = frozenset()  # tasks holding a lane exclusion after the latest event
             self._excl_event = {}  # actor -> the event at which it took the exclusion it holds
-            self._was_runnable = frozenset(t.tid for t in execution.runnable)
+            self._was_runnable = None  # the run queue after the latest event, while an exclusion is held
         return True
 
     def _snapshot(self, depth):
@@ -355,11 +355,19 @@ class DPOR(AccessKeys):
         section in every run DPOR made.)"""
         ex = self._execution
         owners = ex.exclusion_owners()
+        if not owners and not self._owners:
+            # No exclusion before or after this event (most events): nobody
+            # can be woken onto a CPU held by another.  The run queue is
+            # looked at again once an exclusion is taken; a task woken by
+            # the very step that took it is woken by the holder, and cannot
+            # run before that step.
+            self._was_runnable = None
+            return
         if actor in owners and actor not in self._owners:
             self._excl_event[actor] = index
         self._owners = owners
         runnable = frozenset(t.tid for t in ex.runnable)
-        woken = runnable - self._was_runnable
+        woken = runnable - self._was_runnable if self._was_runnable is not None else ()
         self._was_runnable = runnable
         if not woken or not owners or not self._fresh:
             return
