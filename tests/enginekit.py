@@ -8,15 +8,18 @@ from blkrace.engine import READ, SYNC, WRITE, StopRun, Violation, WaitQueue, acc
 class Lock:
     """A sleeping lock on the engine's WaitQueue, reporting its owner for the wait-for graph."""
 
-    def __init__(self, name):
+    def __init__(self, name, declare_resume=False):
         self.name = name
         self.owner = None
         self.wq = WaitQueue(name, holders=lambda: [self.owner] if self.owner else [])
+        # Whether the re-check after a wake is declared (traps.block's
+        # resume), as the kernel model's mutex does; else it is undeclared.
+        self.resume = (self, SYNC) if declare_resume else None
 
     async def acquire(self, execution):
         await access(self, SYNC)
         while self.owner is not None:
-            await self.wq.park()
+            await self.wq.park(resume=self.resume)
         self.owner = execution.current
 
     async def release(self):

@@ -2,6 +2,7 @@
 
 Every program is built from the engine's own primitives: declared reads and
 writes, sleeping locks on wait queues, a flag with a wait queue and a wake,
+waits whose re-check after the wake is declared (traps.block's ``resume``),
 lane exclusion (as preempt_disable builds it), sleeps, timers that write
 shared state, data choices.  For each program both searches run to the end;
 the set of final states (shared cells, what every task read, the violations)
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from blkrace.engine import READ, SYNC, WRITE, WaitQueue, access, choose, sleep
+from blkrace.engine import READ, SYNC, TOUCHES_NOTHING, WRITE, WaitQueue, access, choose, sleep
 from blkrace.engine.campaign import explore
 from blkrace.engine.strategy import DPOR, make_strategy
 from blkrace.engine.strategy.dfs import DFS
@@ -28,8 +29,21 @@ class PlainDFS(DFS):
         return {}
 
 
-UNTIMED = ["read", "write", "inc", "lock", "flag_wait", "flag_set", "excl", "choose", "touch"]
-TIMED = UNTIMED + ["sleep", "timer", "flag_wait_timeout"]
+UNTIMED = [
+    "read",
+    "write",
+    "inc",
+    "lock",
+    "rlock",
+    "flag_wait",
+    "flag_set",
+    "cond_wait",
+    "cond_set",
+    "excl",
+    "choose",
+    "touch",
+]
+TIMED = UNTIMED + ["sleep", "rsleep", "timer", "flag_wait_timeout"]
 
 
 def _tasks(names, n, ops):
@@ -51,8 +65,11 @@ def make_build(program, outcomes):
     def build(execution):
         cells = [Cell("x"), Cell("y")]
         lock = Lock("L")
+        rlock = Lock("RL", declare_resume=True)
         flag = Cell("flag")
         flag_wq = WaitQueue("flag_wq")
+        cond = Cell("cond")
+        cond_wq = WaitQueue("cond_wq")
         logs = [[] for _ in program]
 
         def timer_write(cell):
@@ -79,6 +96,26 @@ def make_build(program, outcomes):
                     await access(cell, WRITE)
                     cell.value += 1
                     await lock.release()
+                elif op == "rlock":
+                    # The order of the holders shows in what each one read.
+                    await rlock.acquire(execution)
+                    await access(cell, WRITE)
+                    log.append(cell.value)
+                    cell.value += 1
+                    await rlock.release()
+                elif op == "cond_wait":
+                    # wait_event(): the check and the sleep are one step, and
+                    # so is each re-check after a wake (declared by the block).
+                    await access(cond, SYNC)
+                    n = 0
+                    while cond.value <= arg:
+                        await cond_wq.park(hung_check=False, resume=(cond, SYNC))
+                        n += 1
+                    log.append(("cond", n, cond.value))
+                elif op == "cond_set":
+                    await access(cond, SYNC)
+                    cond.value += 1
+                    cond_wq.wake_all()
                 elif op in ("flag_wait", "flag_wait_timeout"):
                     await access(flag, READ)
                     if not flag.value:
@@ -101,6 +138,9 @@ def make_build(program, outcomes):
                     execution.lane_pop(me.lane, me)
                 elif op == "sleep":
                     await sleep(1_000_000 * (arg + 1))
+                elif op == "rsleep":
+                    # What follows up to the next op's first await touches nothing shared.
+                    await sleep(1_000_000 * (arg + 1), resume=TOUCHES_NOTHING)
                 elif op == "timer":
                     await access(cell, WRITE)
                     execution.add_timer(2_000_000, timer_write, cell)
@@ -122,7 +162,7 @@ def make_build(program, outcomes):
         def check(ex):
             outcomes.add(
                 (
-                    tuple(c.value for c in cells),
+                    tuple(c.value for c in cells) + (cond.value,),
                     tuple(tuple(log) for log in logs),
                     tuple(sorted((v.kind, v.message) for v in ex.violations)),
                 )
@@ -205,6 +245,33 @@ def test_a_touched_object_makes_the_step_dependent(strategy):
     assert result.exhausted and reduced == plain
     reads = {logs[0] for _cells, logs, _v in reduced}
     assert reads == {(0,), (1000,)}  # t0 read x before and after t1's touch
+
+
+@pytest.mark.parametrize("strategy", [DPOR, DFS])
+@pytest.mark.parametrize("waiter", ["cond_wait", "rlock"])
+def test_a_declared_resume_is_dependent_with_its_object(strategy, waiter):
+    """A task woken from a wait re-checks under the declaration its block
+    made (traps.block's ``resume``): that resumed step must be ordered both
+    ways with the other steps on the same object.  cond_wait: t0 waits for
+    cond, t1 and t2 set it; t0's re-check after t1's wake sees 1 or 2.
+    Declared as touching nothing, the re-check is explored in one order
+    only and a final state is lost, with either strategy (as the generated
+    programs show too).  rlock: t2 takes the lock between t1's wake and its
+    re-check, or not (those orders are also reached through other races)."""
+    if waiter == "cond_wait":
+        program = [(0, [("cond_wait", 0)]), (1, [("cond_set", 0)]), (1, [("cond_set", 0)])]
+    else:
+        program = [(0, [("rlock", 0)]), (1, [("rlock", 0)]), (1, [("read", 1), ("rlock", 0)])]
+    plain, _ = final_states(program, PlainDFS(preemption_bound=None))
+    reduced, result = final_states(program, strategy(preemption_bound=None))
+    assert result.exhausted and reduced == plain
+    if waiter == "cond_wait":
+        assert {logs[0] for _cells, logs, _v in plain} == {
+            (("cond", 0, 1),),
+            (("cond", 0, 2),),
+            (("cond", 1, 1),),
+            (("cond", 1, 2),),
+        }
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from blkrace.block import sbitmap
 from blkrace.block.types import BLK_MQ_NO_TAG, BLK_MQ_REQ_INTERNAL, BLK_MQ_REQ_NOWAIT, blk_mq_tags
-from blkrace.engine import READ, access
+from blkrace.engine import READ, TOUCHES_NOTHING, access
 from blkrace.kernel.atomic import test_bit
 from blkrace.kernel.locking.wait import schedule_entry
 from blkrace.kernel.memory import ONCE, mm_load, smp_mb
@@ -100,7 +100,9 @@ async def blk_mq_get_tag(data):
             if tag != -1:
                 break
             bt_prev = bt
-            await schedule_entry(k, wait.wait, what="blk_mq_get_tag")  # io_schedule()
+            # io_schedule(); what runs after the wake up to finish_wait()'s
+            # first access is the task's own state (TASK_RUNNING).
+            await schedule_entry(k, wait.wait, what="blk_mq_get_tag", resume=TOUCHES_NOTHING)
             await sbitmap.sbitmap_finish_wait(bt, ws, wait)
             data.ctx = blk_mq_get_ctx(q)
             data.hctx = blk_mq_map_queue(q, data.cmd_flags, data.ctx)

@@ -14,7 +14,7 @@ from blkrace.block import blk_mq
 from blkrace.block.blk_core import submit_bio
 from blkrace.block.blk_mq_tag import DRAIN_STACKING_FLAG
 from blkrace.block.types import BLK_MQ_F_SHOULD_MERGE, BLK_MQ_F_STACKING, BLK_STS_OK, bio, blk_mq_ops, blk_mq_tag_set
-from blkrace.engine import SYNC, WaitQueue, access
+from blkrace.engine import SYNC, TOUCHES_NOTHING, WaitQueue, access
 from blkrace.kernel.sched import task_run_on_cpu
 
 
@@ -60,7 +60,7 @@ async def loop_worker(k, lo):
     while True:
         await access(lo, SYNC)
         if not lo.work_list:
-            await lo.wq.park(hung_check=False)
+            await lo.wq.park(hung_check=False, resume=TOUCHES_NOTHING)  # the loop's first step is its access
             continue
         cmd = lo.work_list.pop(0)
         await loop_handle_cmd(k, lo, cmd)

@@ -6,7 +6,7 @@ traps (the only scheduling points), WaitQueue, violations, the clock.
 
 from blkrace.engine.clock import NSEC_PER_MSEC, NSEC_PER_SEC, NSEC_PER_USEC
 from blkrace.engine.execution import PRUNE, Execution, ModelError, RunResult, ScheduleMismatch
-from blkrace.engine.traps import READ, SYNC, TIMED_OUT, WRITE, access, block, choose, sleep
+from blkrace.engine.traps import READ, SYNC, TIMED_OUT, TOUCHES_NOTHING, WRITE, access, block, choose, sleep
 from blkrace.engine.violations import KINDS, StopRun, Violation
 from blkrace.engine.waitq import WaitQueue
 
@@ -19,6 +19,7 @@ __all__ = [
     "READ",
     "SYNC",
     "TIMED_OUT",
+    "TOUCHES_NOTHING",
     "WRITE",
     "Execution",
     "ModelError",

@@ -514,6 +514,7 @@ class Execution:
                     task.blocked_on = waitq
                     task.blocked_since = self.now
                     task.hung_check = msg[3]
+                    task.resume = msg[4]
                     if msg[2] is not None:
                         task.timer = timers.add(self.now + msg[2], self._block_timeout, (task,), "block timeout")
                 elif msg.__class__ is tuple and msg[0] == CHOOSE:
@@ -693,10 +694,12 @@ class Execution:
             task.blocked_on = waitq
             task.blocked_since = self.now
             task.hung_check = hung_check
+            task.resume = msg[4]
             if timeout is not None:
                 task.timer = self.timers.add(self.now + timeout, self._block_timeout, (task,), "block timeout")
         elif tag == SLEEP:
             self._sleep_task(task, SLEEPING)
+            task.resume = msg[2]
             task.timer = self.timers.add(self.now + msg[1], self._unblock, (task, None), "sleep")
         else:
             self._exit(task)
@@ -738,7 +741,12 @@ class Execution:
         task.ran_at_step = self.steps
         task.send_value = value
         task.blocked_on = None
-        task.pending = None
+        resume = task.resume
+        if resume is None:
+            task.pending = None  # what the code after the wake touches is not declared
+        else:
+            task.pending = (STEP, resume[0], resume[1], True)  # declared by the block (traps.block)
+            task.resume = None
         if self.wake_hook is not None:
             self.wake_hook(task)
         runnable = self.runnable
@@ -954,7 +962,9 @@ class Execution:
         stack = task.park_site or ()
         site = stack[-1] if stack else None
         msg = task.pending
-        if msg is not None:
+        if msg is not None and len(msg) > 3:
+            what = "wakes up"  # a resumed step (its declared access is the wait's own)
+        elif msg is not None:
             obj = msg[1]
             what = f"{KIND_LETTER.get(msg[2], '?')} {_label(obj)}" if obj is not None else ""
         elif task.steps == 0:

@@ -299,6 +299,7 @@ class _Walk:
             out.append(t.hung_check)
             out.append(self.now - t.blocked_since)  # the hung-task check
         self.value(t.pending)
+        self.value(t.resume)
         self.value(t.send_value)
         self.value(t.blocked_on)
         self.value(t.timer)

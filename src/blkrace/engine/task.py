@@ -38,6 +38,7 @@ class Task:
         "execution",
         "ready_at",
         "ran_at_step",
+        "resume",
     )
 
     def __init__(self, execution, tid, name, coro, lane, level, data):
@@ -59,6 +60,7 @@ class Task:
         self.steps = 0
         self.ready_at = execution.now  # when it last ran or became runnable
         self.ran_at_step = execution.steps  # the step at which it last ran or became runnable
+        self.resume = None  # while blocked or sleeping: the pending trap its wake restores (traps.block's resume)
 
     def __repr__(self):
         return f"<Task {self.tid} {self.name} {self.state}>"

@@ -27,13 +27,13 @@ class WaitQueue:
         self.idle = idle
 
     @types.coroutine
-    def park(self, timeout_ns=None, hung_check=True):
+    def park(self, timeout_ns=None, hung_check=True, resume=None):
         """Await this: block the current task here until woken.
 
         The trap of :func:`blkrace.engine.traps.block`, yielded here rather
         than through a call to it: one frame less on every lock's slow path.
         """
-        return (yield (BLOCK, self, timeout_ns, hung_check))
+        return (yield (BLOCK, self, timeout_ns, hung_check, resume))
 
     def wake_one(self, value=None):
         """Wake the first waiter; return it (or None if nobody waits)."""

@@ -155,7 +155,7 @@ async def cpuhp_thread_fun(k, st):
     """cpuhp_thread_fun(): run the ONLINE-section callbacks on the CPU itself."""
     while True:
         if not st.should_run:
-            await st.wq.park(hung_check=False)
+            await st.wq.park(hung_check=False, resume=(st, SYNC))  # re-reads should_run
             continue
         await access(st, SYNC)
         st.should_run = False

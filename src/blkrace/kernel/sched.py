@@ -212,8 +212,12 @@ def _might_sleep(k, what):
 
 
 # model: the sleeping half of schedule() (kernel/sched/core.c) on one wait queue
-async def schedule_on(k, waitq, timeout_ns=None, what="schedule"):
+async def schedule_on(k, waitq, timeout_ns=None, what="schedule", resume=None):
     """Sleep on ``waitq`` (the part of schedule() a waiter needs): returns the wake value.
+
+    ``resume=(obj, kind)``: what the caller's code after the wake touches
+    before its next await (engine.traps.block); the worker bookkeeping below
+    declares its own.
 
     Tells the workqueue code when a worker sleeps, as wq_worker_sleeping()
     does from __schedule(), so that the pool can start another worker.
@@ -222,10 +226,10 @@ async def schedule_on(k, waitq, timeout_ns=None, what="schedule"):
     worker = ts.worker
     if worker is not None:
         worker.sleeping()  # wq_worker_sleeping()
-        value = await waitq.park(timeout_ns)
+        value = await waitq.park(timeout_ns, resume=resume)
         worker.running()  # wq_worker_running()
         return value
-    return await waitq.park(timeout_ns)
+    return await waitq.park(timeout_ns, resume=resume)
 
 
 async def cond_resched(k):

@@ -18,7 +18,7 @@ Kernel baseline: v5.8.
 
 from __future__ import annotations
 
-from blkrace.engine import READ, SYNC, WaitQueue, access
+from blkrace.engine import READ, SYNC, TOUCHES_NOTHING, WaitQueue, access
 from blkrace.kernel.machine import TASK, smp_processor_id
 from blkrace.kernel.memory import MB, mm_rmw, mm_store_locked
 from blkrace.kernel.sched import kthread_run_on_cpu, local_irq_disable, local_irq_restore, schedule_on
@@ -86,8 +86,9 @@ async def multi_cpu_stop(k, msdata):
             if curstate == MULTI_STOP_EXIT:
                 break
         else:
-            # Spin until the state moves: a wait that keeps the CPU.
-            await msdata.wq.park(hung_check=False)
+            # Spin until the state moves: a wait that keeps the CPU.  The
+            # loop's first step on waking re-reads the state.
+            await msdata.wq.park(hung_check=False, resume=TOUCHES_NOTHING)
     local_irq_restore(k, flags)
     k.execution.event(f"cpu{cpu}: interrupts restored (MULTI_STOP_EXIT)")
     return msdata.err
@@ -120,7 +121,7 @@ async def cpu_stopper_thread(k, stopper):
     me = k.current
     while True:
         if not stopper.works:
-            await stopper.wq.park(hung_check=False)
+            await stopper.wq.park(hung_check=False, resume=(stopper, SYNC))
             continue
         fn, arg, on_done = stopper.works.pop(0)
         # The stopper runs above every other task of its CPU until it is done.
@@ -136,6 +137,7 @@ async def cpu_stopper_thread(k, stopper):
 # cpu_stop_queue_work(), kernel/stop_machine.c
 def cpu_stop_queue_work(k, cpu, fn, arg, on_done):
     stopper = k.stoppers[cpu]
+    k.execution.touch(stopper, SYNC)  # under stopper->lock
     stopper.works.append((fn, arg, on_done))
     stopper.wq.wake_one()
 

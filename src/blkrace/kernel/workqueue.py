@@ -31,7 +31,7 @@ Kernel baseline: v5.8.
 
 from __future__ import annotations
 
-from blkrace.engine import READ, SYNC, WaitQueue, access
+from blkrace.engine import READ, SYNC, TOUCHES_NOTHING, WaitQueue, access
 from blkrace.kernel.machine import cpumask, select_fallback_rq
 from blkrace.kernel.memory import smp_mb, smp_wmb, spin_acquire_order, spin_release_order
 from blkrace.kernel.sched import (
@@ -172,8 +172,11 @@ class worker:
             wake_up_worker(pool)
 
     def running(self):
-        if not self.pool.unbound:
-            self.pool.nr_running += 1
+        """wq_worker_running(): in the step that resumes the worker (an atomic_inc)."""
+        pool = self.pool
+        if not pool.unbound:
+            pool.k.execution.touch(pool, SYNC)
+            pool.nr_running += 1
 
 
 # model: get_work_pool()-like lookup: the pool a work runs in (kernel/workqueue.c)
@@ -245,7 +248,7 @@ async def worker_thread(k, w):
         local_irq_enable(k)
         if not pool.unbound:
             pool.nr_running -= 1
-        await pool.idle.park(hung_check=False)
+        await pool.idle.park(hung_check=False, resume=(pool, SYNC))  # reads pool->flags, may rebind
         if not pool.unbound and not pool.disassociated and w.ts.cpu != pool.cpu:
             k.execution.move(w.ts.task, pool.cpu)  # WORKER_REBOUND: back home
             w.ts.cpu = pool.cpu
@@ -444,7 +447,7 @@ async def grab_pending(k, work, dwork=None):
         if dwork is not None:
             k.execution.touch(dwork, READ)
         if work.pending and work.queued_pool is None and (dwork is None or dwork.timer is None):
-            await work.busy.park(hung_check=False)
+            await work.busy.park(hung_check=False, resume=TOUCHES_NOTHING)  # the retry's first step is its access
 
 
 # mod_delayed_work_on(), kernel/workqueue.c
@@ -531,7 +534,7 @@ async def _flush_started(k, work, what):
     if work.queued_pool is not pool and work.current_pool is not pool:
         return False  # already_gone
     while work.queued_pool is not None or work.current_pool is not None:
-        await schedule_on(k, work.done, what=what)
+        await schedule_on(k, work.done, what=what, resume=(pool, SYNC))  # re-reads what pool->lock guards
     return True
 
 

@@ -26,7 +26,7 @@ async def mutex_lock(k, lock):
     await access(lock, SYNC)
     lock_acquire(k, lock.key)
     while lock.owner is not None:
-        await schedule_on(k, lock.wq, what="mutex_lock")
+        await schedule_on(k, lock.wq, what="mutex_lock", resume=(lock, SYNC))
     lock.owner = k.execution.current
 
 

@@ -70,7 +70,7 @@ async def _wait_grace_period(k, st, readers_before, what):
     gp = WaitQueue("rcu grace period", holders=readers_before)
     st.grace_periods.append(gp)
     while readers_before():
-        await schedule_on(k, gp, what=what)
+        await schedule_on(k, gp, what=what, resume=(st, SYNC))
     st.grace_periods.remove(gp)
 
 

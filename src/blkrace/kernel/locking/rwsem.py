@@ -31,7 +31,7 @@ async def down_read(k, sem):
     await access(sem, SYNC)
     lock_acquire(k, sem.key, read=1)
     while sem.writer is not None or sem.waiting_writers:
-        await schedule_on(k, sem.wq, what="down_read")
+        await schedule_on(k, sem.wq, what="down_read", resume=(sem, SYNC))
     sem.readers.append(k.execution.current)
 
 
@@ -49,7 +49,7 @@ async def down_write(k, sem):
     lock_acquire(k, sem.key)
     sem.waiting_writers += 1
     while sem.writer is not None or sem.readers:
-        await schedule_on(k, sem.wq, what="down_write")
+        await schedule_on(k, sem.wq, what="down_write", resume=(sem, SYNC))
     sem.waiting_writers -= 1
     sem.writer = k.execution.current
 

@@ -36,7 +36,7 @@ async def spin_lock(k, lock):
     await access(lock, SYNC)
     lock_acquire(k, lock.key)
     while lock.owner is not None:
-        await lock.wq.park()
+        await lock.wq.park(resume=(lock, SYNC))
     lock.owner = k.current
     spin_acquire_order(k, lock)
 

@@ -61,6 +61,6 @@ async def synchronize_srcu(k, ssp):
     gp = WaitQueue(f"{ssp.name} grace period", holders=readers_before)
     ssp.grace_periods.append(gp)
     while readers_before():
-        await schedule_on(k, gp, what="__synchronize_srcu")
+        await schedule_on(k, gp, what="__synchronize_srcu", resume=(ssp, SYNC))
     ssp.grace_periods.remove(gp)
     synchronize_rcu_order(k)

@@ -27,7 +27,7 @@ async def wait_event(k, wq_head, condition, what="wait_event"):
     """
     await access(wq_head, SYNC)
     while not condition():
-        await schedule_on(k, wq_head.wq, what=what)
+        await schedule_on(k, wq_head.wq, what=what, resume=(wq_head, SYNC))
 
 
 # wake_up(), include/linux/wait.h
@@ -55,7 +55,7 @@ class completion:
 async def wait_for_completion(k, x):
     await access(x, SYNC)
     while not x.done:
-        await schedule_on(k, x.wq, what="wait_for_completion")
+        await schedule_on(k, x.wq, what="wait_for_completion", resume=(x, SYNC))
     x.done -= 1
 
 
@@ -225,9 +225,9 @@ def wake_up_all_entries(wq_head):
 
 
 # model: schedule() (kernel/sched/core.c) after prepare_to_wait()
-async def schedule_entry(k, wq_entry, what="schedule"):
+async def schedule_entry(k, wq_entry, what="schedule", resume=None):
     """schedule() after prepare_to_wait(): returns at once if a wake-up came since
     (the task is TASK_RUNNING again), else sleeps until one does."""
     if wq_entry.woken:
         return
-    await schedule_on(k, wq_entry.parked, what=what)
+    await schedule_on(k, wq_entry.parked, what=what, resume=resume)
