@@ -107,6 +107,8 @@ def _one_line_error(proc):
         (("check", "budget-rerun", "--preempt", "voluntary"), "valid: full, none"),
         (("check", "--all", "--preempt", "full"), "--preempt goes with a scenario"),
         (("replay", "not-a-token"), "not a blkrace schedule token"),
+        (("check", "quiesce-order", "--prove", "0"), "positive number of seconds"),
+        (("check", "quiesce-order", "--prove", "soon"), "not a number of seconds"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle):

@@ -33,7 +33,15 @@ from blkrace.report.jsondoc import check_document, replay_document, trace_of
 from blkrace.report.listing import render_list
 from blkrace.report.progress import CheckProgress
 from blkrace.report.text import TRACE_MODES, make_console, render_finding, render_timeline
-from blkrace.scale import PORTFOLIO, ScaleError, default_jobs, findings_report, open_store, run_scaled
+from blkrace.scale import (
+    PORTFOLIO,
+    ScaleError,
+    default_jobs,
+    findings_report,
+    open_store,
+    prove_bounded,
+    run_scaled,
+)
 from blkrace.scenarios import registry
 from blkrace.scenarios.base import ENGINE_LIMITS, ParamError, format_value
 from blkrace.scenarios.loader import LoadError
@@ -69,6 +77,7 @@ class VariantRun:
     reports: list = field(default_factory=list)  # (finding, replayed result, token)
     params: dict = field(default_factory=dict)  # the scenario parameters set on the command line
     memory_model: str = "sc"
+    proof: object = None  # scale.Proof, when --prove asked for one
 
     @property
     def found_kinds(self):
@@ -103,6 +112,7 @@ class VariantRun:
             "expected": sorted(self.expect),
             "allowed": sorted(self.allowed),
             "expectation_held": self.expectation_held,
+            "proof": self.proof.as_json() if self.proof is not None else None,
             "violations": [
                 {
                     "kind": f.violation.kind,
@@ -121,7 +131,11 @@ class VariantRun:
 
 
 def _found_by(run, finding):
-    """The strategy that found ``finding``: the portfolio's member, or the campaign's one strategy."""
+    """The strategy that found ``finding``: the portfolio's member, or the campaign's one strategy
+    (or the bounded proof's DPOR search, at its bound)."""
+    bound = getattr(finding, "proof_bound", None)
+    if bound is not None:
+        return f"dpor-pb{bound}, proving"
     return (getattr(finding, "strategy", "") if run.strategy == PORTFOLIO else "") or run.strategy
 
 
@@ -146,6 +160,23 @@ def _shorten(message, word=60, line=400):
 
     message = re.sub(rf"\S{{{word + 1},}}", cut, " ".join(str(message).split()))
     return message if len(message) <= line else message[: line - 1] + "…"
+
+
+def _seconds_option():
+    """A duration option's parser: a positive number of seconds (``10``, ``2.5``)."""
+
+    def parse(value):
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,6})?", str(value).strip()):
+            number = float(value)
+        else:
+            raise typer.BadParameter(f"{value!r} is not a number of seconds")
+        if number <= 0:
+            raise typer.BadParameter("give a positive number of seconds")
+        return number
+
+    return parse
 
 
 def _int_option(minimum=None):
@@ -264,9 +295,30 @@ def _parse_memory_model(value):
     return value
 
 
-def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
-    if strategy_name != PORTFOLIO:
-        _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
+@dataclass
+class _Setup:
+    """What every campaign of one variant shares: its model, as the options set it."""
+
+    scenario: object
+    variant: object
+    preemptive: bool
+    params: dict
+    memory_model: str
+    build: object
+    explore_build: object  # build, refusing to start a run once a stop was requested
+    max_steps: int
+    expect: frozenset
+    allowed: frozenset
+
+    def options(self, options):
+        """The command line's options, with this variant's models filled in."""
+        return {**options, "preempt": self.preemptive, "params": self.params, "memory_model": self.memory_model}
+
+    def token(self, choices):
+        return _token(self.scenario, self.variant, choices, self.preemptive, self.params, self.memory_model)
+
+
+def _setup(scenario, variant, options):
     lockdep = options.get("lockdep", True)
     preempt = options.get("preempt")
     preemptive = scenario.preempt_of(variant) if preempt is None else preempt
@@ -277,10 +329,47 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
     stop = options.get("stop")
     # With a stop request installed, a signal ends the campaign between runs (blkrace/interrupts.py).
     explore_build = stop.guard(build) if stop is not None else build
-    max_steps = options["max_steps"] or scenario.max_steps_of(variant)
-    expect = variant.expect if lockdep else variant.expect - {"lockdep"}
-    allowed = variant.allowed if lockdep else variant.allowed - {"lockdep"}
-    wanted = set(expect)
+    return _Setup(
+        scenario,
+        variant,
+        preemptive,
+        params,
+        mm,
+        build,
+        explore_build,
+        options["max_steps"] or scenario.max_steps_of(variant),
+        variant.expect if lockdep else variant.expect - {"lockdep"},
+        variant.allowed if lockdep else variant.allowed - {"lockdep"},
+    )
+
+
+def _reports(setup, findings, *, do_shrink, interrupted):
+    """(finding, replayed run, token) for each finding: shrunk unless asked not
+    to (or interrupted), replayed with its trace, named by a token."""
+    out = []
+    for finding in findings:
+        choices = list(finding.choices)
+        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix and not interrupted:
+            try:
+                choices = shrink(setup.explore_build, choices, finding.violation.origin, max_steps=setup.max_steps)
+            except KeyboardInterrupt:
+                interrupted = True  # reported as found, unshrunk
+        # A lockdep finding builds on the graph of earlier runs: replay them first.
+        shared = {}
+        for earlier in finding.prefix:
+            replay(setup.build, earlier, max_steps=setup.max_steps, traced=False, shared=shared)
+        replayed, _, _ = replay(setup.build, choices, max_steps=setup.max_steps, shared=shared)
+        tokens = [setup.token(p) for p in finding.prefix]
+        tokens.append(setup.token(replayed.choices))
+        out.append((finding, replayed, " ".join(tokens)))
+    return out
+
+
+def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_first, do_shrink, progress, options):
+    if strategy_name != PORTFOLIO:
+        _strategy(strategy_name, seed, options["preemption_bound"], options["depth"])
+    setup = _setup(scenario, variant, options)
+    wanted = set(setup.expect)
 
     def on_progress(done, nfound):
         if progress is not None:
@@ -298,32 +387,46 @@ def run_variant(scenario, variant, *, strategy_name, schedules, seed, stop_on_fi
             seed=seed,
             stop_on_first=stop_on_first and not wanted,
             want=wanted if wanted and stop_on_first else None,
-            max_steps=max_steps,
+            max_steps=setup.max_steps,
             progress=on_progress,
-            options={**options, "preempt": preemptive, "params": params, "memory_model": mm},
-            token_of=lambda choices: _token(scenario, variant, choices, preemptive, params, mm),
+            options=setup.options(options),
+            token_of=setup.token,
         )
     except ScaleError as exc:
         _fail(str(exc))
-    out = VariantRun(scenario.name, variant.name, campaign.strategy, seed, expect, allowed, campaign, preemptive)
-    out.params = dict(params)
-    out.memory_model = mm
-    for finding in campaign.findings:
-        choices = list(finding.choices)
-        if do_shrink and finding.violation.kind != "model_error" and not finding.prefix and not campaign.interrupted:
-            try:
-                choices = shrink(explore_build, choices, finding.violation.origin, max_steps=max_steps)
-            except KeyboardInterrupt:
-                campaign.interrupted = True  # reported as found, unshrunk
-        # A lockdep finding builds on the graph of earlier runs: replay them first.
-        shared = {}
-        for earlier in finding.prefix:
-            replay(build, earlier, max_steps=max_steps, traced=False, shared=shared)
-        replayed, _, _ = replay(build, choices, max_steps=max_steps, shared=shared)
-        tokens = [_token(scenario, variant, p, preemptive, params, mm) for p in finding.prefix]
-        tokens.append(_token(scenario, variant, replayed.choices, preemptive, params, mm))
-        out.reports.append((finding, replayed, " ".join(tokens)))
+    out = VariantRun(
+        scenario.name, variant.name, campaign.strategy, seed, setup.expect, setup.allowed, campaign, setup.preemptive
+    )
+    out.params = dict(setup.params)
+    out.memory_model = setup.memory_model
+    out.reports = _reports(setup, campaign.findings, do_shrink=do_shrink, interrupted=campaign.interrupted)
     return out
+
+
+def prove_variant(run, scenario, variant, *, seconds, do_shrink, progress, options):
+    """After a campaign that found nothing: the bounded proof (scale.prove_bounded).
+    A finding of the proof is reported as the campaign's are."""
+    setup = _setup(scenario, variant, options)
+    try:
+        proof = prove_bounded(
+            scenario,
+            variant,
+            seconds=seconds,
+            max_bound=options["preemption_bound"],
+            max_steps=setup.max_steps,
+            options=setup.options(options),
+            progress=progress,
+        )
+    except ScaleError as exc:
+        _fail(str(exc))
+    for step in proof.steps:
+        for f in step.findings:
+            f.proof_bound = step.bound
+    run.proof = proof
+    if proof.interrupted:
+        run.campaign.interrupted = True  # the check stops here; what was found is reported
+    run.reports += _reports(setup, proof.findings, do_shrink=do_shrink, interrupted=proof.interrupted)
+    return run
 
 
 def _severity(report):
@@ -361,6 +464,8 @@ def _print_variant_report(console, run, trace="window"):
                 f"({run.strategy}, seed {run.seed})"
             )
     console.print(verdict)
+    if run.proof is not None:
+        console.print(_proof_text(run.proof))
     if c.interrupted:
         console.print(
             Text(
@@ -382,6 +487,35 @@ def _summary_line(run):
         f"{run.scenario} --variant {run.variant}: {kinds}; {_space(c)}{pruned}, "
         f"{c.elapsed_s:.2f} s, strategy {run.strategy}{per}, seed {run.seed}, preempt {_preempt_name(run.preemptive)}"
         + (f", memory model {run.memory_model}" if run.memory_model != "sc" else "")
+    )
+
+
+def _proof_text(proof):
+    """What a bounded proof (--prove) established, in one paragraph."""
+    done = "; ".join(
+        f"bound {st.bound}: {st.schedules} schedules in {st.elapsed_s:.2f} s"
+        for st in proof.steps
+        if st.exhausted and not st.findings
+    )
+    last = proof.steps[-1] if proof.steps else None
+    if last is not None and last.findings:
+        kinds = ", ".join(sorted({f.violation.kind for f in last.findings}))
+        tail = f"DPOR at preemption bound {last.bound} found {kinds} (reported above)"
+    elif last is not None and proof.interrupted:
+        tail = f"interrupted at bound {last.bound}"
+    elif last is not None and last.cut:
+        tail = f"bound {last.bound}: {last.cut} runs cut by the engine's step or fairness bounds, not exhausted"
+    elif last is not None and not last.exhausted:
+        tail = f"bound {last.bound}: {last.schedules} schedules in {last.elapsed_s:.2f} s, not exhausted in time"
+    elif last is not None and last.bound >= proof.max_bound:
+        tail = f"bound {proof.max_bound} was the highest asked for (--preemption-bound)"
+    else:
+        tail = f"no time left for bound {0 if last is None else last.bound + 1}"
+    if proof.bound is None:
+        return f"proof ({proof.seconds:g} s): not proved at any preemption bound; {tail}"
+    return (
+        f"proved within preemption bound {proof.bound} ({proof.seconds:g} s): every interleaving of dependent "
+        f"steps up to that bound explored by DPOR ({done}); {tail}"
     )
 
 
@@ -412,12 +546,16 @@ def _all_table(runs, width=200):
     """The summary of several variants: a table, or two lines per variant below 110 columns."""
     title = "blkrace check: every scenario and variant against its declared outcome"
     table = Table(title=title, title_justify="left")
-    for col in ("scenario", "variant", "expected", "found", "schedules", "seconds", "held"):
+    proving = any(r.proof is not None for r in runs)
+    columns = ("scenario", "variant", "expected", "found", "schedules", "seconds") + (("proved",) if proving else ())
+    for col in (*columns, "held"):
         table.add_column(col, justify="right" if col in ("schedules", "seconds") else "left")
     narrow = Text(title + "\n", style="bold")
     for r in runs:
         c = r.campaign
-        first = min((f.schedule_index + 1 for f, _, _ in r.reports), default=None)
+        first = min(
+            (f.schedule_index + 1 for f, _, _ in r.reports if getattr(f, "proof_bound", None) is None), default=None
+        )
         sched = (
             f"{first} of {c.schedules}"
             if first
@@ -425,15 +563,29 @@ def _all_table(runs, width=200):
         )
         expected = ", ".join(sorted(r.expect)) or "none"
         found = ", ".join(r.found_kinds) or "none"
-        table.add_row(r.scenario, r.variant, expected, found, sched, f"{c.elapsed_s:.2f}", _held_cell(r))
+        proved = _proved_cell(r) if proving else None
+        cells = [r.scenario, r.variant, expected, found, sched, f"{c.elapsed_s:.2f}"] + ([proved] if proving else [])
+        table.add_row(*cells, _held_cell(r))
         held = _held_cell(r)
         narrow.append(f"{held.plain:>11} ", style=held.style)
         narrow.append(f"{r.scenario} {r.variant}\n", style="bold")
-        narrow.append(f"{'':>11} expected {expected}; found {found}; {sched} schedules, {c.elapsed_s:.2f} s\n")
+        narrow.append(f"{'':>11} expected {expected}; found {found}; {sched} schedules, {c.elapsed_s:.2f} s")
+        narrow.append(f"; proved: {proved}\n" if proving else "\n")
     if width < 110:
         narrow.rstrip()
         return narrow
     return table
+
+
+def _proved_cell(run):
+    """The --all table's word on a variant's bounded proof."""
+    proof = run.proof
+    if proof is None:
+        return "-"  # not attempted: the campaign found something
+    last = proof.steps[-1] if proof.steps else None
+    if last is not None and last.findings:
+        return f"no: found at bound {last.bound}"
+    return "none" if proof.bound is None else f"bound {proof.bound}"
 
 
 def _held_cell(run):
@@ -530,6 +682,15 @@ def check_cmd(
     dask: str = typer.Option(None, "--dask", help="Run on a Dask distributed cluster: its scheduler's address."),
     store: str = typer.Option(None, "--store", metavar="FILE", help="Campaign store (SQLite): units and findings."),
     resume: bool = typer.Option(False, "--resume", help="Continue the campaign of --store FILE where it stopped."),
+    prove: float = typer.Option(
+        None,
+        "--prove",
+        metavar="SECONDS",
+        parser=_seconds_option(),
+        help="Then prove each variant that showed nothing: DPOR at preemption bound 0, 1, ... up to "
+        "--preemption-bound, while each bound's search finishes within SECONDS in all; the report names the "
+        "largest bound proved. Not kept in --store.",
+    ),
 ):
     """Explore schedules of a scenario (a name, or a file ./my_race.py) and report what breaks."""
     if all_ and scenario:
@@ -610,6 +771,21 @@ def check_cmd(
                 break
             runs.append(run)
             progress.done(task)
+            if prove is not None and not run.reports and not run.campaign.interrupted and not stop.requested:
+                label = progress.add(f"{s.name} {v.name}: proving", None)
+                try:
+                    prove_variant(
+                        run,
+                        s,
+                        v,
+                        seconds=prove,
+                        do_shrink=not no_shrink,
+                        progress=lambda bound, done, label=label: progress.update(label, done),
+                        options=options,
+                    )
+                except KeyboardInterrupt:
+                    run.campaign.interrupted = True
+                progress.done(label)
             if run.campaign.interrupted or stop.requested:
                 interrupted = True
                 break

@@ -9,15 +9,28 @@ campaign in a store, and runs it.  The command line only passes options.
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from blkrace.engine.campaign import explore
 from blkrace.engine.parallel import CampaignError, run_campaign
 from blkrace.engine.portfolio import PORTFOLIO, member, portfolio
 from blkrace.engine.split import run_split, splittable
 from blkrace.engine.store import CampaignStore, StoreError
+from blkrace.engine.strategy import DPOR
 from blkrace.scenarios.recipe import RecipeError, build_of, recipe_of
 
-__all__ = ["PORTFOLIO", "ScaleError", "default_jobs", "findings_report", "open_store", "run_scaled"]
+__all__ = [
+    "PORTFOLIO",
+    "Proof",
+    "ScaleError",
+    "default_jobs",
+    "findings_report",
+    "open_store",
+    "prove_bounded",
+    "run_scaled",
+]
 
 
 class ScaleError(Exception):
@@ -45,6 +58,131 @@ def open_store(path):
         raise ScaleError(str(exc)) from None
 
 
+def _recipe(scenario, variant, options):
+    preempt = options.get("preempt")
+    preemptive = scenario.preempt_of(variant) if preempt is None else preempt
+    return recipe_of(
+        scenario,
+        variant,
+        lockdep=options.get("lockdep", True),
+        preempt=preemptive,
+        params=options.get("params") or {},
+        memory_model=options.get("memory_model"),
+    )
+
+
+@dataclass
+class ProofStep:
+    """One bound of a proof: DPOR's search at preemption bound ``bound``."""
+
+    bound: int
+    schedules: int
+    elapsed_s: float
+    exhausted: bool  # every run within the bound explored, none cut by the engine
+    cut: int  # runs the engine cut (step bound, fairness): then never exhausted
+    findings: list = field(default_factory=list)  # engine Findings (a proof that failed)
+
+    def as_json(self):
+        return {
+            "bound": self.bound,
+            "schedules": self.schedules,
+            "elapsed_s": round(self.elapsed_s, 4),
+            "exhausted": self.exhausted,
+            "cut": self.cut,
+            "found": sorted({f.violation.kind for f in self.findings}),
+        }
+
+
+@dataclass
+class Proof:
+    """Bounded verification of one variant: bounds 0, 1, 2, ... in turn."""
+
+    seconds: float  # the time it was given
+    max_bound: int  # the highest bound it was to try
+    steps: list = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def bound(self):
+        """The largest preemption bound whose space was exhausted without a
+        finding (every lower one too: each is a subset), or None."""
+        best = None
+        for step in self.steps:
+            if not step.exhausted or step.findings:
+                break
+            best = step.bound
+        return best
+
+    @property
+    def findings(self):
+        return [f for step in self.steps for f in step.findings]
+
+    def as_json(self):
+        return {
+            "seconds": self.seconds,
+            "max_bound": self.max_bound,
+            "bound": self.bound,
+            "bounds": [step.as_json() for step in self.steps],
+            "interrupted": self.interrupted,
+        }
+
+
+def prove_bounded(scenario, variant, *, seconds, max_bound, max_steps, options, progress=None):
+    """Search ``variant`` exhaustively with DPOR at preemption bound 0, then
+    1, 2, ... up to ``max_bound``, each in what is left of ``seconds``;
+    stop at the first bound not exhausted in time, cut by the engine, or
+    with a finding.  ``progress(bound, done)`` after each run.
+
+    With ``jobs`` > 1 (or ``dask``) each bound's search is split across the
+    workers (engine/split.py): the same runs and findings as one process."""
+    recipe = _recipe(scenario, variant, options)
+    stop = options.get("stop")
+    jobs = options.get("jobs", 1)
+    dask = options.get("dask")
+    proof = Proof(seconds, max_bound)
+    deadline = time.monotonic() + seconds
+    for bound in range(max_bound + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        tick = (lambda done, _found, b=bound: progress(b, done)) if progress is not None else None
+        try:
+            if jobs > 1 or dask:
+                r = run_split(
+                    build_of,
+                    recipe,
+                    member("dpor", 0, preemption_bound=bound),
+                    10**12,
+                    jobs=jobs,
+                    dask=dask,
+                    stop_on_first=True,
+                    max_steps=max_steps,
+                    progress=tick,
+                    time_limit_s=left,
+                    stop=stop,
+                )
+            else:
+                build = build_of(recipe)
+                r = explore(
+                    stop.guard(build) if stop is not None else build,
+                    DPOR(preemption_bound=bound),
+                    10**12,
+                    stop_on_first=True,
+                    max_steps=max_steps,
+                    progress=tick,
+                    time_limit_s=left,
+                )
+        except (CampaignError, RecipeError) as exc:
+            raise ScaleError(str(exc)) from None
+        proof.steps.append(ProofStep(bound, r.schedules, r.elapsed_s, r.exhausted, r.cut, list(r.findings)))
+        if r.interrupted:
+            proof.interrupted = True
+            break
+        if r.findings or not r.exhausted:
+            break
+    return proof
+
+
 def run_scaled(
     scenario,
     variant,
@@ -60,17 +198,7 @@ def run_scaled(
     token_of=None,
 ):
     """One variant's campaign; ``options`` as the command line gathers them."""
-    preempt = options.get("preempt")
-    preemptive = scenario.preempt_of(variant) if preempt is None else preempt
-    params = options.get("params") or {}
-    recipe = recipe_of(
-        scenario,
-        variant,
-        lockdep=options.get("lockdep", True),
-        preempt=preemptive,
-        params=params,
-        memory_model=options.get("memory_model"),
-    )
+    recipe = _recipe(scenario, variant, options)
     members = members_of(
         strategy_name, seed, depth=options.get("depth", 3), preemption_bound=options.get("preemption_bound", 2)
     )
