@@ -876,6 +876,22 @@ async def blk_mq_put_driver_tag(rq):
     rq.tag = BLK_MQ_NO_TAG
 
 
+# The unshared-tag branch of blk_mq_mark_tag_wait() marks SCHED_RESTART
+# (set_bit(): no ordering) and retries the driver tag, whose failure makes no
+# RMW: the retry's read of the tag word may be satisfied before the mark is
+# visible, while the completion that frees the tag (sbitmap_queue_clear(),
+# smp_mb__after_atomic()) tests SCHED_RESTART in blk_mq_sched_restart() and
+# finds it clear.  Store buffering: neither reruns the queue.  Upstream gave
+# the shared-tag branch an explicit smp_mb() for the same reason ("blk-mq:
+# fix IO hang from sbitmap wakeup race", 2024, its wait-queue add against
+# the retry); the unshared branch has none (v5.7 through current upstream).
+TAG_WAIT_RESTART_MB = Patch(
+    "blk-mq-tag-wait-restart-smp-mb",
+    "",
+    "blk-mq: order marking SCHED_RESTART and retrying the driver tag (a proposal, not upstream)",
+)
+
+
 # blk_mq_mark_tag_wait(), block/blk-mq.c
 async def blk_mq_mark_tag_wait(hctx, rq):
     """blk_mq_mark_tag_wait(): non-shared tags: mark RESTART and retry the tag.
@@ -885,6 +901,10 @@ async def blk_mq_mark_tag_wait(hctx, rq):
     """
     if not hctx.flags & BLK_MQ_F_TAG_SHARED:
         await blk_mq_sched.blk_mq_sched_mark_restart_hctx(hctx)
+        if hctx.queue.k.patched(TAG_WAIT_RESTART_MB):
+            # The proposal: pairs with smp_mb__after_atomic() in
+            # sbitmap_queue_clear() before blk_mq_sched_restart() reads RESTART.
+            smp_mb(hctx.queue.k)
         return await blk_mq_get_driver_tag(rq)
     raise NotImplementedError("blk_mq_mark_tag_wait() for shared tags is not modelled yet")
 
@@ -948,8 +968,13 @@ async def blk_mq_dispatch_rq_list(q, lst, got_budget):
         lst.clear()
         await list_splice_tail_init(leftovers, hctx.dispatch)
         await spin_unlock(k, hctx.lock)
+        if k.patched(blk_mq_sched.ORDER_DISPATCH_RESTART):
+            # "Order adding requests to hctx->dispatch and checking
+            # SCHED_RESTART flag. The pair of this smp_mb() is the one in
+            # blk_mq_sched_restart()." (d7d8535f377e, v5.9)
+            smp_mb(k)
         # If SCHED_RESTART was set by the caller and is clear now, another
-        # thread cleared it and a rerun is needed.  (No smp_mb() here yet.)
+        # thread cleared it and a rerun is needed.
         needs_restart = await blk_mq_sched.blk_mq_sched_needs_restart(hctx)
         # ``no_tag and list_empty_careful(&hctx->dispatch_wait.entry)``: no_tag
         # is only ever set for shared tags, which the model does not have.

@@ -14,12 +14,19 @@ from blkrace.block.types import BLK_MQ_S_SCHED_RESTART
 from blkrace.engine import READ, access
 from blkrace.kernel.atomic import clear_bit, set_bit, test_bit
 from blkrace.kernel.locking.spinlock import spin_lock, spin_unlock
+from blkrace.kernel.memory import smp_mb
 from blkrace.kernel.patch import Patch
 
 BUDGET_RERUN = Patch(
     "blk-mq-rerun-on-budget-contention",
     "a0823421a4d7",
     "blk-mq: Rerun dispatching in the case of budget contention",
+)
+
+ORDER_DISPATCH_RESTART = Patch(
+    "blk-mq-order-dispatch-restart",
+    "d7d8535f377e",
+    "blk-mq: order adding requests to hctx->dispatch and checking SCHED_RESTART",
 )
 
 BLK_MQ_BUDGET_DELAY = 3  # ms units
@@ -40,10 +47,15 @@ async def blk_mq_sched_needs_restart(hctx):
 
 # blk_mq_sched_restart(), block/blk-mq-sched.c
 async def blk_mq_sched_restart(hctx):
-    """blk_mq_sched_restart() (no smp_mb() between clear and run in this era)."""
+    """blk_mq_sched_restart(): no barrier between the clear and the run before d7d8535f377e (v5.9)."""
     if not await test_bit(BLK_MQ_S_SCHED_RESTART, hctx.state):
         return
     await clear_bit(BLK_MQ_S_SCHED_RESTART, hctx.state)
+    if hctx.queue.k.patched(ORDER_DISPATCH_RESTART):
+        # "Order clearing SCHED_RESTART and list_empty_careful(&hctx->dispatch)
+        # in blk_mq_run_hw_queue(). Its pair is the barrier in
+        # blk_mq_dispatch_rq_list()."
+        smp_mb(hctx.queue.k)
     await blk_mq.blk_mq_run_hw_queue(hctx, True)
 
 

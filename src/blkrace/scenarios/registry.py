@@ -19,6 +19,7 @@ from blkrace.scenarios import (
     ipi_flush,
     nvme_mpath_freeze,
     quiesce_order,
+    tag_wait_restart,
 )
 from blkrace.scenarios.loader import LoadError, entry_point_scenarios, load_file, looks_like_file, sources_digest
 
@@ -32,6 +33,7 @@ SCENARIOS = {
         nvme_mpath_freeze.SCENARIO,
         blkcg_percpu_alloc.SCENARIO,
         quiesce_order.SCENARIO,
+        tag_wait_restart.SCENARIO,
     )
 }
 

@@ -9,7 +9,8 @@ Concurrent Systems", LNCS 1032, 1996): after exploring option t at a node, t
 goes to sleep in the sibling subtrees and stays asleep until a step dependent
 with t's pending access runs.  Two accesses are dependent when they touch the
 same object and are not both reads; the clock and an undeclared access
-(a task resuming from a block or sleep) are dependent with everything.
+(a task resuming from a block or sleep whose wait declared no ``resume``)
+are dependent with everything.
 A run whose every option is asleep can only repeat an explored one: it is
 abandoned ("pruned") and not counted as a schedule.
 

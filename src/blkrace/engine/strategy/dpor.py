@@ -14,8 +14,9 @@ Order Reduction", POPL 2014, Algorithm 1).  Sleep sets as in :mod:`dfs`.
 What counts as dependent, from the engine's point of view only:
 
 * two declared accesses to one object, not both reads (as in :mod:`dfs`);
-* a step with no declared access (a task resuming from a block or sleep) and
-  a clock event (chosen advance, time passing, a daemon tick) are dependent
+* a step with no declared access (a task resuming from a block or sleep
+  whose wait did not declare its re-check: traps.block's ``resume``) and a
+  clock event (chosen advance, time passing, a daemon tick) are dependent
   with every step;
 * a step that changes which *other* tasks may run (a lane exclusion taken or
   dropped without a declared access, a task discarded or moved, a
