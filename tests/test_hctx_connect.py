@@ -8,25 +8,19 @@ running at once.
 
 from __future__ import annotations
 
-from blkrace.engine.campaign import explore, replay
-from blkrace.engine.strategy import make_strategy
+from blkrace.engine.campaign import replay
 from blkrace.scenarios.registry import get
+from scenariokit import first_finding, pct_campaign
 
 CONNECT = get("hctx-connect")
 
 
 def _campaign(variant, seed, schedules):
-    build = CONNECT.builder(CONNECT.variants[variant])
-    result = explore(build, make_strategy("pct", seed), schedules, max_steps=CONNECT.max_steps)
-    return build, result
+    return pct_campaign(CONNECT, variant, seed, schedules)
 
 
 def _first_finding(variant, seeds, schedules):
-    for seed in seeds:
-        build, result = _campaign(variant, seed, schedules)
-        if result.findings:
-            return build, result
-    raise AssertionError(f"{variant}: nothing found with seeds {list(seeds)}")
+    return first_finding(CONNECT, variant, seeds, schedules)
 
 
 def _steps(build, finding):

@@ -10,24 +10,19 @@ sequentially consistent machine cannot show it at all.
 
 from __future__ import annotations
 
-from blkrace.engine.campaign import explore, replay
-from blkrace.engine.strategy import make_strategy
+from blkrace.engine.campaign import replay
 from blkrace.scenarios.registry import get
+from scenariokit import first_finding, pct_campaign
 
 SCENARIO = get("tag-wait-restart")
 
 
 def _campaign(variant, seed, schedules):
-    build = SCENARIO.builder(SCENARIO.variants[variant])
-    return build, explore(build, make_strategy("pct", seed), schedules, max_steps=SCENARIO.max_steps)
+    return pct_campaign(SCENARIO, variant, seed, schedules)
 
 
 def _first_finding(variant, seeds, schedules):
-    for seed in seeds:
-        build, result = _campaign(variant, seed, schedules)
-        if result.findings:
-            return build, result
-    raise AssertionError(f"{variant}: nothing found with seeds {list(seeds)}")
+    return first_finding(SCENARIO, variant, seeds, schedules)
 
 
 def test_with_d7d8535f377e_the_tag_wait_still_loses_the_rerun():
