@@ -65,3 +65,24 @@ def test_a_full_barrier_after_marking_restart_closes_it():
 def test_a_sequentially_consistent_machine_cannot_lose_both_loads():
     for seed in (0, 1):
         assert _campaign("buggy-sc", seed, 1500)[1].findings == []
+
+
+def test_reverting_d7d8535f377e_brings_its_own_window_back():
+    # The tag wait's barrier applied, two reads each: what is left is
+    # d7d8535f377e's pair, the splice onto hctx->dispatch against the
+    # completion's clear of SCHED_RESTART and its look at the list.
+    build, result = _first_finding("d7d8535f377e-reverted", (0, 1, 2), 3000)
+    assert result.kinds() == ["stall"]
+    res, _, _ = replay(build, result.findings[0].choices, max_steps=SCENARIO.max_steps)
+    stale = [
+        t
+        for t in res.trace
+        if t.what.startswith("reads hctx0->dispatch.nonempty = False (stale")
+        and {"blk_mq_sched_restart", "blk_mq_hctx_has_pending"} <= {f.function for f in t.stack}
+    ]
+    assert stale, [t.what for t in res.trace if "stale" in t.what]
+
+
+def test_with_both_barriers_two_reads_each_are_clean():
+    for seed in (0, 1):
+        assert _campaign("fixed-2-reads", seed, 1500)[1].findings == []

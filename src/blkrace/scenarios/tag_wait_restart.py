@@ -5,8 +5,8 @@ windows meet here; the explorer found the second.
 Topology: 2 CPUs; a null_blk disk with one hw queue and one driver tag
 (hw_queue_depth=1), unshared, BFQ as the I/O scheduler (64 scheduler tags, so
 a second request is allocated while the first holds the only driver tag).
-Workload: "fio-a" on CPU 0 and "fio-b" on CPU 1 read once each,
-synchronously.  The device answers after 100 us.
+Workload: "fio-a" on CPU 0 and "fio-b" on CPU 1 read once each (parameter
+``reads``), synchronously.  The device answers after 100 us.
 
 A dispatcher that finds no driver tag goes through blk_mq_mark_tag_wait():
 for unshared tags it marks SCHED_RESTART and retries the tag; if the retry
@@ -21,7 +21,10 @@ being set, leaves the rerun to the completion that frees a tag
     list_splice_tail_init(hctx->dispatch)    clear_bit(SCHED_RESTART)
     blk_mq_sched_needs_restart()             blk_mq_run_hw_queue(): dispatch empty?
 
-   Toggle ``blk-mq-order-dispatch-restart`` adds its two smp_mb().
+   Toggle ``blk-mq-order-dispatch-restart`` adds its two smp_mb().  With the
+   tag wait's barrier in place and two reads each, reverting d7d8535f377e
+   brings this window back alone (``d7d8535f377e-reverted``), and applying
+   it closes it (``fixed-2-reads``).
 
 2. The tag wait (found by the explorer, with d7d8535f377e applied):
 
@@ -53,7 +56,7 @@ from blkrace.block.blk_mq_sched import ORDER_DISPATCH_RESTART
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.kernel.boot import boot
 from blkrace.kernel.sched import task_run_on_cpu
-from blkrace.scenarios.base import Scenario, Variant
+from blkrace.scenarios.base import Param, Scenario, Variant
 from blkrace.scenarios.checks import check_bios
 from blkrace.scenarios.workloads import sync_reader
 
@@ -64,8 +67,9 @@ class TagWaitRestart(Scenario):
         nb = null_add_dev(k, nr_hw_queues=1, hw_queue_depth=1, completion_us=100, managed_irqs=False)
         blk_mq_alloc_sched_tags(nb.q, 64)
         bfq_init_queue(nb.q)
-        task_run_on_cpu(k, sync_reader, "fio-a", 0, nb.q, 1)
-        task_run_on_cpu(k, sync_reader, "fio-b", 1, nb.q, 1)
+        reads = variant.params["reads"]
+        task_run_on_cpu(k, sync_reader, "fio-a", 0, nb.q, reads)
+        task_run_on_cpu(k, sync_reader, "fio-b", 1, nb.q, reads)
         execution.checkers.append(lambda ex: check_bios(nb.q, ex))
 
 
@@ -75,6 +79,7 @@ SCENARIO = TagWaitRestart(
     "see: store buffering in blk_mq_mark_tag_wait() under lkmm (found; beside d7d8535f377e's)",
     seed="5266caaf5660",
     default_schedules=5000,
+    params={"reads": Param(1, "reads per reader (fio-a on CPU 0, fio-b on CPU 1)")},
     variants={
         "buggy": Variant(
             "buggy",
@@ -100,6 +105,25 @@ SCENARIO = TagWaitRestart(
             "d7d8535f377e and smp_mb() between marking SCHED_RESTART and retrying the driver tag (a "
             "proposal, toggle blk-mq-tag-wait-restart-smp-mb): the retry gets the freed tag or the "
             "completion sees RESTART and reruns",
+            memory_model="lkmm",
+        ),
+        "d7d8535f377e-reverted": Variant(
+            "d7d8535f377e-reverted",
+            frozenset({TAG_WAIT_RESTART_MB.name}),
+            frozenset({"stall"}),
+            "the tag wait's barrier but not d7d8535f377e, two reads each, under lkmm: the dispatcher "
+            "puts the request back and reads SCHED_RESTART still set, the completion clears it and "
+            "reads hctx->dispatch still empty (d7d8535f377e's window alone)",
+            params={"reads": 2},
+            schedules=10_000,
+            memory_model="lkmm",
+        ),
+        "fixed-2-reads": Variant(
+            "fixed-2-reads",
+            frozenset({ORDER_DISPATCH_RESTART.name, TAG_WAIT_RESTART_MB.name}),
+            frozenset(),
+            "both barriers, two reads each, under lkmm: clean",
+            params={"reads": 2},
             memory_model="lkmm",
         ),
         "buggy-sc": Variant(
