@@ -89,3 +89,16 @@ def test_a_variant_that_showed_something_is_not_proved():
     assert out["violations"] and out["proof"] is None
     out = check_json("quiesce-order", "--variant", "buggy", "-n", "5")
     assert out["proof"] is None  # not asked for
+
+
+def test_the_html_report_has_the_proved_column(tmp_path):
+    page = tmp_path / "check.html"
+    proc = run(
+        "check", "quiesce-order", "--prove", "600", "--preemption-bound", "1", "--jobs", "1", "--html", str(page)
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = page.read_text()
+    start = text.index('id="blkrace-data">') + len('id="blkrace-data">')
+    data = json.loads(text[start : text.index("</script>", start)])
+    proved = {s["variant"]: s["proved"] for s in data["summary"]}
+    assert proved == {"buggy": "-", "fixed": "bound 1", "buggy-sc": "bound 1"}

@@ -78,6 +78,7 @@ class VariantRun:
     params: dict = field(default_factory=dict)  # the scenario parameters set on the command line
     memory_model: str = "sc"
     proof: object = None  # scale.Proof, when --prove asked for one
+    proved_asked: bool = False  # --prove was given (a found variant is not proved: its proof stays None)
 
     @property
     def found_kinds(self):
@@ -546,7 +547,7 @@ def _all_table(runs, width=200):
     """The summary of several variants: a table, or two lines per variant below 110 columns."""
     title = "blkrace check: every scenario and variant against its declared outcome"
     table = Table(title=title, title_justify="left")
-    proving = any(r.proof is not None for r in runs)
+    proving = any(r.proved_asked for r in runs)
     columns = ("scenario", "variant", "expected", "found", "schedules", "seconds") + (("proved",) if proving else ())
     for col in (*columns, "held"):
         table.add_column(col, justify="right" if col in ("schedules", "seconds") else "left")
@@ -579,13 +580,9 @@ def _all_table(runs, width=200):
 
 def _proved_cell(run):
     """The --all table's word on a variant's bounded proof."""
-    proof = run.proof
-    if proof is None:
+    if run.proof is None:
         return "-"  # not attempted: the campaign found something
-    last = proof.steps[-1] if proof.steps else None
-    if last is not None and last.findings:
-        return f"no: found at bound {last.bound}"
-    return "none" if proof.bound is None else f"bound {proof.bound}"
+    return run.proof.verdict()
 
 
 def _held_cell(run):
@@ -771,6 +768,7 @@ def check_cmd(
                 break
             runs.append(run)
             progress.done(task)
+            run.proved_asked = prove is not None
             if prove is not None and not run.reports and not run.campaign.interrupted and not stop.requested:
                 label = progress.add(f"{s.name} {v.name}: proving", None)
                 try:

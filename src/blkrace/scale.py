@@ -117,6 +117,13 @@ class Proof:
     def findings(self):
         return [f for step in self.steps for f in step.findings]
 
+    def verdict(self):
+        """A few words for a summary table: "bound k", "none", or "no: found at bound k"."""
+        last = self.steps[-1] if self.steps else None
+        if last is not None and last.findings:
+            return f"no: found at bound {last.bound}"
+        return "none" if self.bound is None else f"bound {self.bound}"
+
     def as_json(self):
         return {
             "seconds": self.seconds,

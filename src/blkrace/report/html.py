@@ -247,6 +247,13 @@ def _sorted_violations(main, result):
     return [main] + sorted(others, key=lambda o: KINDS.index(o.kind))
 
 
+def _proved(run):
+    proof = getattr(run, "proof", None)
+    if proof is not None:
+        return proof.verdict()
+    return "-" if getattr(run, "proved_asked", False) else None
+
+
 def check_page(runs, command):
     """The page of a ``blkrace check``: every variant's verdict, and each finding's run.
 
@@ -269,6 +276,8 @@ def check_page(runs, command):
                 "exhausted": c.exhausted,
                 "elapsed_s": round(c.elapsed_s, 3),
                 "held": r.expectation_held,
+                # --prove: "bound k", "none", "no: found at bound k"; "-" not attempted; None not asked
+                "proved": _proved(r),
                 "strategy": r.strategy,
                 "seed": r.seed,
             }

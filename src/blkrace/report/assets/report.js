@@ -448,13 +448,17 @@
 
   function summaryTable() {
     if (!DATA.summary.length) return null;
-    const t = el("table", { class: "summary" }, el("tr", null, ...["scenario", "variant", "expected", "found", "schedules", "seconds", "held"].map((h) => el("th", { text: h }))));
+    const proving = DATA.summary.some((s) => s.proved !== null && s.proved !== undefined);
+    const heads = ["scenario", "variant", "expected", "found", "schedules", "seconds"].concat(proving ? ["proved"] : [], ["held"]);
+    const t = el("table", { class: "summary" }, el("tr", null, ...heads.map((h) => el("th", { text: h }))));
     for (const s of DATA.summary) {
-      t.append(el("tr", null,
+      const cells = [
         el("td", { text: s.scenario }), el("td", { text: s.variant }),
         el("td", { text: s.expected.join(", ") || "none" }), el("td", { text: s.found.join(", ") || "none" }),
-        el("td", { text: s.schedules + (s.exhausted ? " (exhausted)" : "") }), el("td", { text: s.elapsed_s.toFixed(2) }),
-        el("td", { class: s.held ? "yes" : "no", text: s.held ? "yes" : "NO" })));
+        el("td", { text: s.schedules + (s.exhausted ? " (exhausted)" : "") }), el("td", { text: s.elapsed_s.toFixed(2) })];
+      if (proving) cells.push(el("td", { text: s.proved || "-" }));
+      cells.push(el("td", { class: s.held ? "yes" : "no", text: s.held ? "yes" : "NO" }));
+      t.append(el("tr", null, ...cells));
     }
     return t;
   }
