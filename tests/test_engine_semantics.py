@@ -64,6 +64,36 @@ def test_lane_exclusion_keeps_other_tasks_of_the_lane_off_but_not_higher_levels(
     assert order.index("same") > max(i for i, w in enumerate(order) if w == "holder")
 
 
+def test_an_exclusion_taken_before_the_first_step_on_a_held_lane_is_a_model_error():
+    """A task's code up to its first trap runs inside its spawner's step.
+    Taking an exclusion there while another task holds the lane would hold
+    the lane against that task: two such tasks wait for each other, a stall
+    no kernel has.  The engine refuses it, naming both."""
+
+    def build(ex, await_first):
+        cell = Cell("x")
+
+        async def holder():
+            me = ex.current
+            if await_first:
+                await access(me, WRITE)  # its first step: it now runs only when eligible
+            ex.lane_push(0, me, 0)  # preempt_disable()
+            await access(cell, WRITE)
+            ex.lane_pop(0, me)
+
+        ex.spawn(holder(), "first", lane=0)
+        ex.spawn(holder(), "second", lane=0)
+
+    result, _ = run_once(lambda ex: build(ex, False), Always(0))
+    assert [v.kind for v in result.violations] == ["model_error"]
+    message = result.violations[0].message
+    assert "second takes an exclusion on lane 0 before its first step" in message
+    assert "while first keeps it off" in message
+    for index in (0, 1, 99):
+        result, _ = run_once(lambda ex: build(ex, True), Always(index))
+        assert result.violations == [] and result.end_reason == "quiescent"
+
+
 def test_clock_does_not_pass_a_pending_interrupt():
     seen = []
 

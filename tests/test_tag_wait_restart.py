@@ -86,3 +86,49 @@ def test_reverting_d7d8535f377e_brings_its_own_window_back():
 def test_with_both_barriers_two_reads_each_are_clean():
     for seed in (0, 1):
         assert _campaign("fixed-2-reads", seed, 1500)[1].findings == []
+
+
+def _three_readers(late_reader_awaits_first):
+    """tag-wait-restart's topology with a third reader started on CPU 0,
+    where fio-a already holds preemption off (percpu_ref_tryget_live())."""
+    from blkrace.block.bfq_iosched import bfq_init_queue
+    from blkrace.block.blk_mq import blk_mq_alloc_sched_tags
+    from blkrace.drivers.null_blk import null_add_dev
+    from blkrace.engine import SYNC, access
+    from blkrace.kernel.boot import boot
+    from blkrace.kernel.sched import task_run_on_cpu
+    from blkrace.scenarios.checks import check_bios
+    from blkrace.scenarios.workloads import sync_reader
+
+    async def late_reader(k, q, n):
+        if late_reader_awaits_first:
+            await access(k.current, SYNC)
+        await sync_reader(k, q, n)
+
+    def build(execution):
+        k = boot(execution, nr_cpus=2, patches=frozenset(), hotplug=False)
+        nb = null_add_dev(k, nr_hw_queues=1, hw_queue_depth=1, completion_us=100, managed_irqs=False)
+        blk_mq_alloc_sched_tags(nb.q, 64)
+        bfq_init_queue(nb.q)
+        task_run_on_cpu(k, sync_reader, "fio-a", 0, nb.q, 1)
+        task_run_on_cpu(k, sync_reader, "fio-b", 1, nb.q, 1)
+        task_run_on_cpu(k, late_reader, "fio-c", 0, nb.q, 1)
+        execution.checkers.append(lambda ex: check_bios(nb.q, ex))
+
+    return build
+
+
+def test_a_reader_started_on_a_held_cpu_must_await_first():
+    """A task's code before its first await runs inside the spawner's step.
+    Started on CPU 0 while fio-a holds preemption off there, a reader that
+    takes it off too before its first await would hold CPU 0 against fio-a
+    (both wait: a false stall).  The engine says so instead; a reader that
+    awaits first runs clean on a sequentially consistent machine."""
+    from blkrace.engine.campaign import explore
+    from blkrace.engine.strategy import make_strategy
+
+    result = explore(_three_readers(False), make_strategy("random", 0), 5, max_steps=SCENARIO.max_steps)
+    assert result.kinds() == ["model_error"]
+    assert "fio-c takes an exclusion on lane 0 before its first step" in result.findings[0].violation.message
+    result = explore(_three_readers(True), make_strategy("pct", 0), 300, max_steps=SCENARIO.max_steps)
+    assert result.findings == [] and result.runs == 300

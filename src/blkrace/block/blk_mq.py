@@ -9,6 +9,8 @@ blk_mq_update_nr_hw_queues (comes with the freeze work).
 
 from __future__ import annotations
 
+from functools import partial
+
 from blkrace.block import blk_core, blk_mq_sched
 from blkrace.block.blk_mq_tag import (
     BLK_MQ_S_INACTIVE,
@@ -18,6 +20,7 @@ from blkrace.block.blk_mq_tag import (
     blk_mq_init_tags,
     blk_mq_put_tag,
     blk_mq_tag_busy,
+    bt_wait_ptr,
 )
 from blkrace.block.blk_timeout import blk_add_timer, blk_queue_init_timeout
 from blkrace.block.list import (
@@ -57,7 +60,7 @@ from blkrace.block.types import (
     request_queue,
 )
 from blkrace.engine import READ, WRITE, access
-from blkrace.kernel.atomic import clear_bit, set_bit, test_bit
+from blkrace.kernel.atomic import atomic_dec, atomic_inc, clear_bit, set_bit, test_bit
 from blkrace.kernel.bug import WARN_ON, WARN_ON_ONCE  # noqa: F401
 from blkrace.kernel.cpuhp import CPUHP_AP_BLK_MQ_ONLINE, CPUHP_BLK_MQ_DEAD, cpuhp_state_add_instance_nocalls
 from blkrace.kernel.locking.lockdep import lock_acquire, lock_release
@@ -74,9 +77,25 @@ from blkrace.kernel.locking.percpu_ref import (
     percpu_ref_tryget_live,
 )
 from blkrace.kernel.locking.rcu import rcu_read_lock, rcu_read_unlock, synchronize_rcu
-from blkrace.kernel.locking.spinlock import spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore
+from blkrace.kernel.locking.spinlock import (
+    spin_lock,
+    spin_lock_irqsave,
+    spin_unlock,
+    spin_unlock_irqrestore,
+    spinlock_t,
+)
 from blkrace.kernel.locking.srcu import srcu_read_lock, srcu_read_unlock, synchronize_srcu
-from blkrace.kernel.locking.wait import wait_event, wait_queue_head_t, wake_up
+from blkrace.kernel.locking.wait import (
+    __add_wait_queue,
+    list_del_init_entry,
+    list_empty_careful_entry,
+    wait_event,
+    wait_queue_entry,
+    wait_queue_head_t,
+    wake_up,
+    wq_head_lock_irq,
+    wq_head_unlock_irq,
+)
 from blkrace.kernel.machine import (
     cpu_online,
     cpu_online_nocheck,
@@ -125,6 +144,11 @@ def blk_mq_init_queue(k, set_, name, cpu_map):
         cpus = [cpu for cpu in range(k.nr_cpu_ids) if cpu_map[cpu] == i]
         hctx = blk_mq_hw_ctx(q, i, cpus, set_.flags)
         hctx.tags = set_.tags[i]
+        # blk_mq_alloc_hctx() / blk_mq_init_hctx(): the dispatch wait entry and its lock
+        hctx.dispatch_wait = wait_queue_entry(
+            f"{name}.{hctx.name}->dispatch_wait", func=partial(blk_mq_dispatch_wake, hctx), k=k
+        )
+        hctx.dispatch_wait_lock = spinlock_t(f"{name}.{hctx.name}->dispatch_wait_lock", key="&hctx->dispatch_wait_lock")
         hctx.run_work = INIT_DELAYED_WORK(blk_mq_run_work_fn, f"{hctx.name}->run_work", hctx)
         hctx.next_cpu = cpumask_first_and(hctx.cpumask, k.cpu_online_mask, k.nr_cpu_ids)
         q.queue_hw_ctx.append(hctx)
@@ -142,7 +166,7 @@ def blk_mq_init_queue(k, set_, name, cpu_map):
     q.queue_flags.bits |= 1 << QUEUE_FLAG_SAME_COMP  # QUEUE_FLAG_MQ_DEFAULT
     blk_queue_init_timeout(q)
     init_queue_usage(q)
-    set_.queues.append(q)
+    blk_mq_add_queue_tag_set(set_, q)
     for tags in set_.tags:
         tags.bitmap_tags.k = q.k  # the tag set's queues share one kernel
         for ws in tags.bitmap_tags.ws:
@@ -151,6 +175,22 @@ def blk_mq_init_queue(k, set_, name, cpu_map):
             # waiter waits for.
             ws.wait.holders = lambda set_=set_: [q.quiesce_owner for q in set_.queues if q.quiesce_owner]
     return q
+
+
+# blk_mq_add_queue_tag_set(), block/blk-mq.c
+def blk_mq_add_queue_tag_set(set_, q):
+    """blk_mq_add_queue_tag_set(): a second queue on a tag set makes the set, and
+    every hctx of its queues, BLK_MQ_F_TAG_SHARED (queue_set_hctx_shared()).
+    Setup only, so tag_list_lock and the freeze around the update are left out."""
+    if set_.queues and not set_.flags & BLK_MQ_F_TAG_SHARED:
+        set_.flags |= BLK_MQ_F_TAG_SHARED
+        for other in set_.queues:  # blk_mq_update_tag_set_depth(set, true)
+            for hctx in other.queue_hw_ctx:
+                hctx.flags |= BLK_MQ_F_TAG_SHARED
+    if set_.flags & BLK_MQ_F_TAG_SHARED:
+        for hctx in q.queue_hw_ctx:
+            hctx.flags |= BLK_MQ_F_TAG_SHARED
+    set_.queues.append(q)
 
 
 # model: the q_usage_counter part of blk_alloc_queue() (block/blk-core.c)
@@ -893,20 +933,101 @@ TAG_WAIT_RESTART_MB = Patch(
 
 
 # blk_mq_mark_tag_wait(), block/blk-mq.c
-async def blk_mq_mark_tag_wait(hctx, rq):
-    """blk_mq_mark_tag_wait(): non-shared tags: mark RESTART and retry the tag.
+TAG_WAIT_SHARED_MB = Patch(
+    "blk-mq-tag-wait-shared-smp-mb",
+    "5266caaf5660",
+    "blk-mq: fix IO hang from sbitmap wakeup race",
+)
 
-    The shared-tag branch (dispatch_wait on the sbitmap wait queue) comes
-    with the sbitmap; no scenario here shares a tag set.
+
+async def blk_mq_mark_tag_wait(hctx, rq):
+    """blk_mq_mark_tag_wait(), block/blk-mq.c: no driver tag for ``rq``; arrange a rerun
+    when one is freed, then retry once (a tag may have been freed meanwhile).
+
+    Unshared tags: mark SCHED_RESTART (the freeing request's completion
+    reruns its own hctx).  Shared tags: the completion may be another
+    queue's, so the hctx queues its ``dispatch_wait`` entry on the tag
+    bitmap's wait queue, whose wake function (blk_mq_dispatch_wake()) reruns
+    it.  Returns whether the retry got a tag.
     """
+    k = hctx.queue.k
     if not hctx.flags & BLK_MQ_F_TAG_SHARED:
         await blk_mq_sched.blk_mq_sched_mark_restart_hctx(hctx)
-        if hctx.queue.k.patched(TAG_WAIT_RESTART_MB):
+        if k.patched(TAG_WAIT_RESTART_MB):
             # The proposal: pairs with smp_mb__after_atomic() in
             # sbitmap_queue_clear() before blk_mq_sched_restart() reads RESTART.
-            smp_mb(hctx.queue.k)
+            smp_mb(k)
+        # It's possible that a tag was freed in the window between the
+        # allocation failure and adding the hardware queue to the wait queue.
+        # Don't clear RESTART here, someone else could have set it.
         return await blk_mq_get_driver_tag(rq)
-    raise NotImplementedError("blk_mq_mark_tag_wait() for shared tags is not modelled yet")
+
+    sbq = hctx.tags.bitmap_tags
+    wait = hctx.dispatch_wait
+    if not await list_empty_careful_entry(wait):
+        return False
+    wq = (await bt_wait_ptr(sbq, hctx)).wait
+    await wq_head_lock_irq(k, wq)
+    await spin_lock(k, hctx.dispatch_wait_lock)
+    if wait.head is not None:
+        await spin_unlock(k, hctx.dispatch_wait_lock)
+        await wq_head_unlock_irq(k, wq)
+        return False
+    await atomic_inc(sbq.ws_active)
+    wait.exclusive = False  # wait->flags &= ~WQ_FLAG_EXCLUSIVE
+    __add_wait_queue(k, wq, wait)
+    if k.patched(TAG_WAIT_SHARED_MB):
+        # 5266caaf5660: "Add one explicit barrier since blk_mq_get_driver_tag()
+        # may not imply barrier in case of failure."  Pairs with the
+        # smp_mb__after_atomic() in sbitmap_queue_clear() before
+        # waitqueue_active() in __sbitmap_queue_wake_up().
+        smp_mb(k)
+    # It's possible that a tag was freed in the window between the allocation
+    # failure and adding the hardware queue to the wait queue.
+    if not await blk_mq_get_driver_tag(rq):
+        await spin_unlock(k, hctx.dispatch_wait_lock)
+        await wq_head_unlock_irq(k, wq)
+        return False
+    # We got a tag, remove ourselves from the wait queue to ensure someone
+    # else gets the wakeup.
+    list_del_init_entry(k, wait)
+    await atomic_dec(sbq.ws_active)
+    await spin_unlock(k, hctx.dispatch_wait_lock)
+    await wq_head_unlock_irq(k, wq)
+    return True
+
+
+# The wake-up's rerun against the dispatcher's own rerun test (found by the
+# explorer): blk_mq_dispatch_rq_list() puts a request back on hctx->dispatch
+# and reruns the hctx itself only if dispatch_wait is no longer queued
+# (list_empty_careful()); blk_mq_dispatch_wake() dequeues dispatch_wait and
+# reruns only if blk_mq_hctx_has_pending() sees the request.  The
+# dispatcher's side is ordered by d7d8535f377e's smp_mb() after the splice;
+# the wake side has a release (spin_unlock()) and a void atomic_dec() between
+# its dequeue and its look at hctx->dispatch, which order a store before a
+# later load on no architecture but x86 (where the atomic is a locked
+# instruction).  A proposal: smp_mb() there.
+DISPATCH_WAKE_MB = Patch(
+    "blk-mq-dispatch-wake-smp-mb",
+    "",
+    "blk-mq: order dequeueing dispatch_wait and rerunning the hctx (a proposal, not upstream)",
+)
+
+
+# blk_mq_dispatch_wake(), block/blk-mq.c
+async def blk_mq_dispatch_wake(hctx, wait):
+    """blk_mq_dispatch_wake(): ``hctx->dispatch_wait``'s wake function, called by
+    __wake_up_common() under the wait queue's lock: dequeue the entry, rerun the hctx."""
+    k = hctx.queue.k
+    await spin_lock(k, hctx.dispatch_wait_lock)
+    if wait.head is not None:
+        list_del_init_entry(k, wait)
+        await atomic_dec(hctx.tags.bitmap_tags.ws_active)
+    await spin_unlock(k, hctx.dispatch_wait_lock)
+    if k.patched(DISPATCH_WAKE_MB):
+        smp_mb(k)  # the proposal: pairs with d7d8535f377e's smp_mb() after the splice
+    await blk_mq_run_hw_queue(hctx, True)
+    return 1
 
 
 # blk_mq_handle_dev_resource(), block/blk-mq.c
@@ -976,9 +1097,11 @@ async def blk_mq_dispatch_rq_list(q, lst, got_budget):
         # If SCHED_RESTART was set by the caller and is clear now, another
         # thread cleared it and a rerun is needed.
         needs_restart = await blk_mq_sched.blk_mq_sched_needs_restart(hctx)
-        # ``no_tag and list_empty_careful(&hctx->dispatch_wait.entry)``: no_tag
-        # is only ever set for shared tags, which the model does not have.
-        if not needs_restart or no_tag:
+        # If RESTART or TAG_WAITING is set, then let completion restart the
+        # queue instead of potentially looping here; a shared-tag hctx whose
+        # dispatch_wait entry is no longer queued has had its wake-up, and
+        # reruns itself.
+        if not needs_restart or (no_tag and await list_empty_careful_entry(hctx.dispatch_wait)):
             await blk_mq_run_hw_queue(hctx, True)
         elif needs_restart and (ret == BLK_STS_RESOURCE or no_budget_avail):
             await blk_mq_delay_run_hw_queue(hctx, BLK_MQ_RESOURCE_DELAY)

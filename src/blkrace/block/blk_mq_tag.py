@@ -133,7 +133,11 @@ async def blk_mq_put_tag(tags, ctx, tag):
 
 # blk_mq_tag_busy(), block/blk-mq-tag.h
 def blk_mq_tag_busy(hctx):
-    """blk_mq_tag_busy(): only shared tag sets count active queues; none here."""
+    """blk_mq_tag_busy(): a shared tag set counts its active queues
+    (BLK_MQ_S_TAG_ACTIVE, tags->active_queues) for hctx_may_queue()'s fair
+    share of the depth.  Left out: the only shared set modelled has one tag,
+    where hctx_may_queue() always says yes ("Don't try dividing an ant"); an
+    unshared set counts nothing."""
     return False
 
 

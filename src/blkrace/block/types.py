@@ -224,6 +224,8 @@ class blk_mq_hw_ctx:
         "run",
         "queued",
         "wait_index",
+        "dispatch_wait",
+        "dispatch_wait_lock",
         "cpuhp_online",
         "cpuhp_dead",
         "srcu",
@@ -251,6 +253,8 @@ class blk_mq_hw_ctx:
         self.run = 0
         self.queued = 0
         self.wait_index = atomic_t(f"hctx{idx}->wait_index")
+        self.dispatch_wait = None  # set up by blk_mq_init_queue() (blk_mq_dispatch_wake() is blk-mq's)
+        self.dispatch_wait_lock = None
         self.cpuhp_online = None  # the hctx's instances in the cpuhp states
         self.cpuhp_dead = None
         # BLK_MQ_F_BLOCKING: ->queue_rq may sleep, so dispatch runs under SRCU

@@ -39,7 +39,7 @@ class nullb:
         self.name = name
         self.q = None
         self.irqs = []
-        self.completion_nsec = completion_nsec
+        self.completion_nsec = completion_nsec  # None: irqmode=0, completed inside queue_rq
         self.tag_set = None
 
 
@@ -52,6 +52,11 @@ async def null_queue_rq(hctx, rq, last):
         cmd = rq.special = nullb_cmd(rq)
     cmd.error = BLK_STS_OK
     await blk_mq.blk_mq_start_request(rq)
+    if nb.completion_nsec is None:
+        # irqmode=0 (NULL_IRQ_NONE): null_handle_cmd() -> end_cmd(), in the
+        # submitter's context.
+        await blk_mq.blk_mq_end_request(rq, cmd.error)
+        return BLK_STS_OK
     nb.k.execution.add_timer(
         nb.completion_nsec, null_device_done, nb, hctx.queue_num, rq, name=f"{nb.name} completes {rq.name}"
     )
@@ -125,18 +130,26 @@ def null_add_dev(
     irq_cpus=None,
     rq_affinity=2,
     flags=0,
+    tag_set=None,
 ):
     """null_add_dev(): a tag set, a queue, one interrupt per hw queue.
 
     ``cpu_map[cpu]`` is each CPU's hw queue (default: even split); a queue's
     interrupt is affine to its CPUs (``irq_cpus[i]`` overrides), managed by
     default.  ``rq_affinity=2`` completes on the submitting CPU by IPI.
+    ``completion_us=None`` is irqmode=0: a request ends inside queue_rq.
+    ``tag_set``: another device's tag set to share (the shared_tags module
+    parameter: every device on one set, which makes its hctxs
+    BLK_MQ_F_TAG_SHARED); its depth and hw queue count then apply.
     """
     if cpu_map is None:
         cpu_map = [cpu * nr_hw_queues // k.nr_cpu_ids for cpu in range(k.nr_cpu_ids)]
-    nb = nullb(k, name, completion_us * NSEC_PER_USEC)
-    set_ = blk_mq_tag_set(null_mq_ops, nr_hw_queues, hw_queue_depth, flags)
-    blk_mq.blk_mq_alloc_tag_set(set_)
+    nb = nullb(k, name, None if completion_us is None else completion_us * NSEC_PER_USEC)
+    if tag_set is not None:
+        set_ = tag_set
+    else:
+        set_ = blk_mq_tag_set(null_mq_ops, nr_hw_queues, hw_queue_depth, flags)
+        blk_mq.blk_mq_alloc_tag_set(set_)
     nb.tag_set = set_
     q = blk_mq.blk_mq_init_queue(k, set_, name, cpu_map)
     q.queuedata = nb

@@ -166,7 +166,9 @@ class Execution:
         """Create a task and run it to its first trap, as part of the current step.
 
         Code before a task's first ``await`` therefore runs atomically with its
-        spawner: model tasks await before touching shared state.
+        spawner: model tasks await before touching shared state.  It runs even
+        where another task's exclusion keeps the new task off its lane, so it
+        may not take an exclusion itself there (lane_push() refuses).
         """
         task = Task(self, len(self.tasks), name, coro, lane, level, data)
         self.tasks.append(task)
@@ -184,6 +186,17 @@ class Execution:
         a hardirq handler pushes itself with the highest level, a task that
         disables preemption pushes itself at the task level.
         """
+        if not task.steps and not self.eligible(task):
+            # Code before a task's first trap runs inside its spawner's step
+            # (spawn()), even where its CPU is held by another task's
+            # exclusion: taking an exclusion there would hold the CPU against
+            # a task that already holds it (two readers spawned on a CPU with
+            # preemption off each waited for the other: a false stall).
+            holders = ", ".join(t.name for t in self.excluders(task))
+            raise ModelError(
+                f"{task.name} takes an exclusion on lane {lane} before its first step, while "
+                f"{holders} keeps it off that lane: await a step first (see Execution.spawn)"
+            )
         stack = self._lanes.setdefault(lane, [])
         if not stack:
             self._lane_since[lane] = self.steps

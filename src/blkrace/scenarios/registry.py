@@ -20,6 +20,7 @@ from blkrace.scenarios import (
     nvme_mpath_freeze,
     quiesce_order,
     tag_wait_restart,
+    tag_wait_shared,
 )
 from blkrace.scenarios.loader import LoadError, entry_point_scenarios, load_file, looks_like_file, sources_digest
 
@@ -34,6 +35,7 @@ SCENARIOS = {
         blkcg_percpu_alloc.SCENARIO,
         quiesce_order.SCENARIO,
         tag_wait_restart.SCENARIO,
+        tag_wait_shared.SCENARIO,
     )
 }
 

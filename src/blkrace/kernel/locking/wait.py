@@ -4,9 +4,17 @@ Kernel baseline: v5.8.
 
 from __future__ import annotations
 
-from blkrace.engine import READ, SYNC, WaitQueue, access
+from blkrace.engine import READ, SYNC, WRITE, WaitQueue, access
 from blkrace.kernel.memory import ONCE, mm_load, mm_store_locked, smp_mb, spin_acquire_order, spin_release_order
-from blkrace.kernel.sched import schedule_on
+from blkrace.kernel.sched import (
+    local_irq_disable,
+    local_irq_enable,
+    local_irq_restore,
+    local_irq_save,
+    preempt_disable,
+    preempt_enable,
+    schedule_on,
+)
 
 
 class wait_queue_head_t:
@@ -91,15 +99,28 @@ class wait_queue_entry:
 
     ``woken`` is the task's state seen from outside: False from prepare_to_wait()
     (TASK_UNINTERRUPTIBLE) until a wake-up or finish_wait() (TASK_RUNNING).
+
+    An entry with a wake function of its own (``func``, an ``async`` callable
+    taking the entry, as init_waitqueue_func_entry() sets one) stands for no
+    task: __wake_up_common() calls it under the head's lock, and it counts
+    against the wake-up's ``nr`` only when it returns true and the entry is
+    ``exclusive`` (WQ_FLAG_EXCLUSIVE).
     """
 
-    __slots__ = ("name", "head", "woken", "parked")
+    __slots__ = ("name", "head", "woken", "parked", "func", "exclusive", "k", "linked")
 
-    def __init__(self, name):
+    def __init__(self, name, func=None, k=None):
         self.name = name
         self.head = None  # the head whose list the entry is on (list_empty(&entry) when None)
         self.woken = True
         self.parked = None  # where schedule() parks the task: an engine wait queue per entry
+        self.func = func
+        self.exclusive = True
+        self.k = k  # the kernel, for an entry with a wake function
+        # The entry's own list pointers as list_empty_careful() reads them
+        # locklessly (a location under lkmm), for an entry queued and
+        # dequeued by __add_wait_queue() and list_del_init_entry() only.
+        self.linked = False
 
 
 class wait_queue_head:
@@ -115,7 +136,7 @@ class wait_queue_head:
     lock's acquire and release order what its holders do.
     """
 
-    __slots__ = ("name", "entries", "holders", "k", "nonempty")
+    __slots__ = ("name", "entries", "holders", "k", "nonempty", "lock_owner", "lock_wq")
 
     def __init__(self, name, holders=None, k=None):
         self.name = name
@@ -123,16 +144,112 @@ class wait_queue_head:
         self.holders = holders
         self.k = k if k is not None and k.memory is not None else None
         self.nonempty = False
+        # wq_head->lock, when a caller holds it across steps of its own
+        # (wq_head_lock_irq()): the task_struct holding it, and where the
+        # head's one-step operations spin meanwhile.
+        self.lock_owner = None
+        self.lock_wq = None
 
 
 def _head_holders(head):
     return lambda: head.holders() if head.holders else []
 
 
+# The head's lock.  The operations below (prepare_to_wait_exclusive(),
+# finish_wait(), wake_up_nr()) take wq_head->lock for one step each: the
+# step is the critical section.  Code that holds the lock across steps of
+# its own (blk_mq_mark_tag_wait() retries the driver tag under it) takes it
+# with wq_head_lock_irq(); a one-step operation that meets it held spins
+# until it is released.  Held by nobody (every other path), a one-step
+# operation stays one step.  Lockdep does not see this lock (nor the
+# one-step operations' hold of it).
+
+
+async def _spin_while_head_locked(wq_head):
+    """spin_lock_irqsave(&wq_head->lock) meeting the lock held by another CPU:
+    spin with interrupts off until it is free (the caller's step has begun)."""
+    if wq_head.lock_owner is None:
+        return
+    k = wq_head.lock_owner.k
+    flags = local_irq_save(k)
+    while wq_head.lock_owner is not None:
+        await wq_head.lock_wq.park(resume=(wq_head, SYNC))
+    local_irq_restore(k, flags)
+
+
+# spin_lock_irq(&wq_head->lock), include/linux/spinlock.h, held across steps
+async def wq_head_lock_irq(k, wq_head):
+    """spin_lock_irq(&wq_head->lock) for a critical section of several steps."""
+    local_irq_disable(k)
+    preempt_disable(k)
+    await access(wq_head, SYNC)
+    await _spin_while_head_locked(wq_head)
+    _take_head_lock(k, wq_head)
+    if wq_head.k is not None:
+        spin_acquire_order(wq_head.k, wq_head)
+
+
+# spin_unlock_irq(&wq_head->lock), include/linux/spinlock.h
+async def wq_head_unlock_irq(k, wq_head):
+    await access(wq_head, SYNC)
+    if wq_head.k is not None:
+        spin_release_order(wq_head.k, wq_head)
+    _drop_head_lock(wq_head)
+    preempt_enable(k)
+    local_irq_enable(k)
+
+
+def _take_head_lock(k, wq_head):
+    wq_head.lock_owner = k.current
+    if wq_head.lock_wq is None:
+        wq_head.lock_wq = WaitQueue(
+            f"{wq_head.name}.lock", lambda: [wq_head.lock_owner.task] if wq_head.lock_owner else []
+        )
+
+
+def _drop_head_lock(wq_head):
+    wq_head.lock_owner = None
+    wq_head.lock_wq.wake_all()
+
+
+# __add_wait_queue(), include/linux/wait.h
+def __add_wait_queue(k, wq_head, wq_entry):
+    """__add_wait_queue(): the entry at the head of the list, lock held."""
+    k.execution.touch(wq_entry, WRITE)
+    wq_entry.head = wq_head
+    wq_head.entries.insert(0, wq_entry)
+    mm_store_locked(k, wq_entry, "linked", True)
+    if wq_head.k is not None:
+        mm_store_locked(wq_head.k, wq_head, "nonempty", True)
+
+
+# list_del_init(&wq_entry->entry), include/linux/list.h
+def list_del_init_entry(k, wq_entry):
+    """list_del_init() of a queued entry by code holding its head's lock."""
+    wq_head = wq_entry.head
+    if wq_head is None:
+        return
+    k.execution.touch(wq_entry, WRITE)
+    wq_head.entries.remove(wq_entry)
+    wq_entry.head = None
+    mm_store_locked(k, wq_entry, "linked", False)
+    if wq_head.k is not None:
+        mm_store_locked(wq_head.k, wq_head, "nonempty", bool(wq_head.entries))
+
+
+# list_empty_careful(&wq_entry->entry), include/linux/list.h
+async def list_empty_careful_entry(wq_entry):
+    """list_empty_careful(): a lockless look at whether the entry is queued, a
+    step of its own (READ_ONCE() of its next pointer; under lkmm it may see
+    an older state than the last __add_wait_queue() or list_del_init())."""
+    return not await mm_load(wq_entry.k, wq_entry, "linked", ONCE)
+
+
 async def prepare_to_wait_exclusive(wq_head, wq_entry):
     """prepare_to_wait_exclusive(), kernel/sched/wait.c: queue the entry at the tail
     (if not queued yet) and set the task's state, under the head's lock (one step)."""
     await access(wq_head, SYNC)  # spin_lock_irqsave(&wq_head->lock)
+    await _spin_while_head_locked(wq_head)
     k = wq_head.k
     if k is not None:
         spin_acquire_order(k, wq_head)
@@ -158,6 +275,7 @@ async def finish_wait(wq_head, wq_entry):
     await access(wq_head, READ)  # list_empty_careful(&wq_entry->entry)
     if wq_entry.head is not None:
         await access(wq_head, SYNC)  # spin_lock_irqsave(); list_del_init()
+        await _spin_while_head_locked(wq_head)
         k = wq_head.k
         if k is not None:
             spin_acquire_order(k, wq_head)
@@ -187,13 +305,25 @@ async def wake_up_nr(wq_head, nr):
     each woken entry off the list.  A task between prepare_to_wait() and schedule()
     is woken all the same (its state goes back to TASK_RUNNING) and counts."""
     await access(wq_head, SYNC)
+    await _spin_while_head_locked(wq_head)
     k = wq_head.k
     if k is not None:
         spin_acquire_order(k, wq_head)
     woken = 0
+    held = None  # the kernel, once a wake function's steps hold the lock (see above)
     for entry in list(wq_head.entries):
         if woken >= nr:
             break
+        if entry.func is not None:
+            # __wake_up_common(): curr->func() under the lock; a function of
+            # steps of its own (blk_mq_dispatch_wake()) holds it across them.
+            if held is None:
+                held = entry.k
+                flags = local_irq_save(held)  # __wake_up_common_lock(): spin_lock_irqsave()
+                _take_head_lock(held, wq_head)
+            if await entry.func(entry) and entry.exclusive:
+                woken += 1
+            continue
         if entry.woken:
             # try_to_wake_up() finds TASK_RUNNING (the task is in finish_wait()):
             # no wake-up, so autoremove leaves the entry queued and nothing counts.
@@ -207,6 +337,9 @@ async def wake_up_nr(wq_head, nr):
         if woken:
             mm_store_locked(k, wq_head, "nonempty", bool(wq_head.entries))
         spin_release_order(k, wq_head)
+    if held is not None:
+        _drop_head_lock(wq_head)
+        local_irq_restore(held, flags)
     return woken
 
 
