@@ -84,8 +84,9 @@ class TagWaitShared(Scenario):
 
 SCENARIO = TagWaitShared(
     name="tag-wait-shared",
-    summary="a shared-tag hctx's dispatch_wait entry the freeing completion does not see: store buffering "
-    "in blk_mq_mark_tag_wait() under lkmm (5266caaf5660, CVE-2024-26671)",
+    summary="two disks on one tag: a request put back on hctx->dispatch for the shared tag's wake-up, "
+    "whose rerun does not see it: store buffering in blk_mq_dispatch_wake() under lkmm (found, with "
+    "5266caaf5660 applied)",
     seed="5266caaf5660",
     default_schedules=5000,
     params={
