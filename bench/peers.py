@@ -20,7 +20,8 @@ Each builder takes ``fixed`` and returns a ``build(execution)``:
   hw queue after 3 ms, as SCSI_QUEUE_DELAY); a holder
   that got NULL puts the budget back: in the buggy form nobody reruns and
   the request stays in the scheduler (stall); the fix reruns every hw queue
-  after BLK_MQ_BUDGET_DELAY (3 ms) through a kblockd worker.
+  after BLK_MQ_BUDGET_DELAY (3 ms) through the kblockd worker (one task: a
+  run work already pending is not queued twice).
   __blk_mq_do_dispatch_sched(), block/blk-mq-sched.c (v5.7 + a0823421a4d7);
   scsi_mq_get_budget()/scsi_dev_queue_ready(), drivers/scsi/scsi_lib.c.
 """
@@ -115,22 +116,42 @@ def budget(fixed):
                 return
 
         # blk_mq_delay_run_hw_queues(): kblockd_mod_delayed_work_on() of each
-        # hw queue's run_work: a pending one is re-armed, never doubled.
-        run_work = [None, None]
-        run_work_lock = Cell("hctx->run_work")
+        # hw queue's run_work: a pending one is re-armed (its timer) or left
+        # where it is (already on kblockd's worklist), never doubled.  One
+        # kblockd worker runs the works in the order their timers fired.
+        run_work = [None, None]  # the armed timer of each hw queue's run_work
+        kblockd_pool = Cell("kblockd pool")  # pool->lock: the worklist and the PENDING bits
+        kblockd_pool.worklist = []
+        kblockd_pool.pending = [False, False]
+        kblockd_idle = WaitQueue("kblockd idle", idle=True)
 
         def delayed_run():
-            execution.touch(run_work_lock)  # the work's PENDING bit and timer, in the same step
+            execution.touch(kblockd_pool)  # PENDING and the timer, in the same step
             for h in (0, 1):
+                if kblockd_pool.pending[h] and run_work[h] is None:
+                    continue  # on the worklist already: mod_delayed_work() leaves it there
                 if run_work[h] is not None:
                     execution.cancel_timer(run_work[h])
+                kblockd_pool.pending[h] = True
                 run_work[h] = execution.add_timer(
-                    BLK_MQ_BUDGET_DELAY_NS, blk_mq_run_work_fn, h, name=f"hctx{h}->run_work"
+                    BLK_MQ_BUDGET_DELAY_NS, delayed_work_timer_fn, h, name=f"hctx{h}->run_work"
                 )
 
-        def blk_mq_run_work_fn(h):
+        def delayed_work_timer_fn(h):
+            # delayed_work_timer_fn() -> __queue_work(): onto the worklist, wake the worker
             run_work[h] = None
-            execution.spawn(run_hw_queue(h), f"kblockd-hctx{h}", lane=3)
+            kblockd_pool.worklist.append(h)
+            kblockd_idle.wake_all()
+
+        async def kblockd_worker():
+            # worker_thread() / process_one_work(): PENDING is cleared as the work starts
+            while True:
+                await access(kblockd_pool, SYNC)
+                while not kblockd_pool.worklist:
+                    await kblockd_idle.park(resume=(kblockd_pool, SYNC))
+                h = kblockd_pool.worklist.pop(0)
+                kblockd_pool.pending[h] = False
+                await run_hw_queue(h)  # blk_mq_run_work_fn()
 
         async def fio_a():
             await access(bfqd, WRITE)  # bfq_insert_request(): the request ends the idling
@@ -141,6 +162,7 @@ def budget(fixed):
         execution.spawn(fio_a(), "fio-a", lane=0)
         execution.spawn(run_hw_queue(0), "kworker-hctx0", lane=1)
         execution.spawn(run_hw_queue(1), "kworker-hctx1", lane=2)
+        execution.spawn(kblockd_worker(), "kblockd", lane=3)
 
         def check(ex):
             if not done.value:
