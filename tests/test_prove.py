@@ -102,3 +102,34 @@ def test_the_html_report_has_the_proved_column(tmp_path):
     data = json.loads(text[start : text.index("</script>", start)])
     proved = {s["variant"]: s["proved"] for s in data["summary"]}
     assert proved == {"buggy": "-", "fixed": "bound 1", "buggy-sc": "bound 1"}
+
+
+def test_a_proof_is_kept_in_the_store_and_resumed_from_it(tmp_path):
+    db = str(tmp_path / "proof.db")
+    args = ("quiesce-order", "--variant", "buggy-sc", "--prove", "600", "--jobs", "1", "--store", db)
+    first = check_json(*args)["proof"]
+    assert first["bound"] == 2 and not any(b["stored"] for b in first["bounds"])
+    # `blkrace findings` lists each bound the proof finished.
+    proc = run("findings", db)
+    assert proc.returncode == 0, proc.stderr
+    assert "proof (DPOR, check --prove):" in proc.stdout
+    for b in first["bounds"]:
+        assert f"bound {b['bound']}: {b['schedules']} schedules in" in proc.stdout
+    listed = json.loads(run("findings", db, "--json").stdout)["campaigns"][0]["proof"]
+    assert [(b["bound"], b["schedules"], b["exhausted"]) for b in listed] == [
+        (b["bound"], b["schedules"], b["exhausted"]) for b in first["bounds"]
+    ]
+    # Resumed, the exhausted bounds come from the store, not from a new search.
+    again = check_json(*args, "--resume")["proof"]
+    assert again["bound"] == 2 and all(b["stored"] for b in again["bounds"])
+    assert [b["schedules"] for b in again["bounds"]] == [b["schedules"] for b in first["bounds"]]
+
+
+def test_a_bound_not_exhausted_is_searched_again_on_resume(tmp_path):
+    db = str(tmp_path / "proof.db")
+    # Bound 0 of hctx-drain's fixed-recheck does not finish in a second.
+    args = ("hctx-drain", "--variant", "fixed-recheck", "-n", "10", "--jobs", "1", "--store", db)
+    first = check_json(*args, "--prove", "1")["proof"]
+    assert first["bound"] is None and first["bounds"][-1]["exhausted"] is False
+    again = check_json(*args, "--prove", "1", "--resume")["proof"]
+    assert again["bounds"][0]["stored"] is False

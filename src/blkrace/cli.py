@@ -495,6 +495,7 @@ def _proof_text(proof):
     """What a bounded proof (--prove) established, in one paragraph."""
     done = "; ".join(
         f"bound {st.bound}: {st.schedules} schedules in {st.elapsed_s:.2f} s"
+        + (" (from the store)" if st.stored else "")
         for st in proof.steps
         if st.exhausted and not st.findings
     )
@@ -686,7 +687,8 @@ def check_cmd(
         parser=_seconds_option(),
         help="Then prove each variant that showed nothing: DPOR at preemption bound 0, 1, ... up to "
         "--preemption-bound, while each bound's search finishes within SECONDS in all; the report names the "
-        "largest bound proved. Not kept in --store.",
+        "largest bound proved. With --store each finished bound is kept; --resume takes the bounds "
+        "exhausted there.",
     ),
 ):
     """Explore schedules of a scenario (a name, or a file ./my_race.py) and report what breaks."""
@@ -993,6 +995,19 @@ def findings_cmd(
             console.print(Text(f"    signature {f['signature']}"), soft_wrap=True)
             if f["token"]:
                 console.print(Text(f"    blkrace replay {f['token']}"), soft_wrap=True)
+        if c.get("proof"):
+            console.print(Text("  proof (DPOR, check --prove):"))
+            for b in c["proof"]:
+                if b["found"]:
+                    state = f"found {', '.join(b['found'])}"
+                elif b["exhausted"]:
+                    state = "exhausted"
+                elif b["cut"]:
+                    state = f"{b['cut']} runs cut by the engine, not exhausted"
+                else:
+                    state = "not exhausted in time"
+                line = f"    bound {b['bound']}: {b['schedules']} schedules in {b['elapsed_s']:.2f} s, {state}"
+                console.print(Text(line))
     if not campaigns:
         console.print(Text(f"{file}: no campaign yet"))
     raise typer.Exit(code)

@@ -81,6 +81,7 @@ class ProofStep:
     exhausted: bool  # every run within the bound explored, none cut by the engine
     cut: int  # runs the engine cut (step bound, fairness): then never exhausted
     findings: list = field(default_factory=list)  # engine Findings (a proof that failed)
+    stored: bool = False  # taken from the campaign store (--resume), not searched again
 
     def as_json(self):
         return {
@@ -90,6 +91,7 @@ class ProofStep:
             "exhausted": self.exhausted,
             "cut": self.cut,
             "found": sorted({f.violation.kind for f in self.findings}),
+            "stored": self.stored,
         }
 
 
@@ -141,14 +143,28 @@ def prove_bounded(scenario, variant, *, seconds, max_bound, max_steps, options, 
     with a finding.  ``progress(bound, done)`` after each run.
 
     With ``jobs`` > 1 (or ``dask``) each bound's search is split across the
-    workers (engine/split.py): the same runs and findings as one process."""
+    workers (engine/split.py): the same runs and findings as one process.
+
+    With a store (``options["store"]``) each finished bound is written to it
+    as it ends; with ``resume`` the bounds it holds as exhausted without a
+    finding are taken from it, not searched again (their space is the same:
+    the campaign's recipe is pinned)."""
     recipe = _recipe(scenario, variant, options)
     stop = options.get("stop")
     jobs = options.get("jobs", 1)
     dask = options.get("dask")
+    store = options.get("store")
+    name = f"{scenario.token_ref}/{variant.name}"
+    stored = {}
+    if store is not None and options.get("resume", False):
+        stored = {row["bound"]: row for row in store.proof_bounds(name)}
     proof = Proof(seconds, max_bound)
     deadline = time.monotonic() + seconds
     for bound in range(max_bound + 1):
+        row = stored.get(bound)
+        if row is not None and row["exhausted"] and not row["found"] and not row["cut"]:
+            proof.steps.append(ProofStep(bound, row["schedules"], row["elapsed_s"], True, 0, [], stored=True))
+            continue
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -181,10 +197,16 @@ def prove_bounded(scenario, variant, *, seconds, max_bound, max_steps, options, 
                 )
         except (CampaignError, RecipeError) as exc:
             raise ScaleError(str(exc)) from None
-        proof.steps.append(ProofStep(bound, r.schedules, r.elapsed_s, r.exhausted, r.cut, list(r.findings)))
+        step = ProofStep(bound, r.schedules, r.elapsed_s, r.exhausted, r.cut, list(r.findings))
+        proof.steps.append(step)
         if r.interrupted:
-            proof.interrupted = True
+            proof.interrupted = True  # a bound cut short is not kept: a resumed proof searches it again
             break
+        if store is not None:
+            try:
+                store.save_proof_bound(name, step)
+            except StoreError as exc:
+                raise ScaleError(str(exc)) from None
         if r.findings or not r.exhausted:
             break
     return proof
@@ -274,6 +296,7 @@ def findings_report(path):
                     "schedules": params.get("schedules"),
                     "explored": store.explored(name),
                     "findings": store.findings(name),
+                    "proof": store.proof_bounds(name),
                 }
             )
         return out

@@ -11,6 +11,11 @@ first token.  A campaign killed at any point (SIGKILL included) resumes from
 the units on disk: at most the units in flight are run again, and nothing is
 counted twice, because a unit is on disk entirely or not at all.
 
+A bounded proof (``check --prove``) keeps one row per preemption bound it
+finished (exhausted, out of time, cut or with a finding), written as that
+bound ends; a resumed proof takes the bounds exhausted without a finding
+from the file and searches the rest again.
+
 The frontier is stored pickled: open only stores you made yourself.
 """
 
@@ -59,6 +64,17 @@ CREATE TABLE IF NOT EXISTS unit_findings (
     count INTEGER NOT NULL,
     token TEXT NOT NULL,
     PRIMARY KEY (campaign, uid, signature)
+);
+CREATE TABLE IF NOT EXISTS proof_bounds (
+    campaign TEXT NOT NULL,
+    bound INTEGER NOT NULL,
+    schedules INTEGER NOT NULL,
+    elapsed_s REAL NOT NULL,
+    exhausted INTEGER NOT NULL,
+    cut INTEGER NOT NULL,
+    found TEXT NOT NULL,
+    saved REAL NOT NULL,
+    PRIMARY KEY (campaign, bound)
 );
 """
 
@@ -156,6 +172,44 @@ class CampaignStore:
                 "token": token,
             }
         return list(out.values())
+
+    def proof_bounds(self, name):
+        """The bounds of the campaign's proof on disk, lowest first."""
+        rows = self.db.execute(
+            "SELECT bound, schedules, elapsed_s, exhausted, cut, found FROM proof_bounds WHERE campaign = ? "
+            "ORDER BY bound",
+            (name,),
+        ).fetchall()
+        return [
+            {
+                "bound": b,
+                "schedules": n,
+                "elapsed_s": t,
+                "exhausted": bool(e),
+                "cut": c,
+                "found": json.loads(f),
+            }
+            for b, n, t, e, c, f in rows
+        ]
+
+    def save_proof_bound(self, name, step):
+        """One finished bound of a proof (a ``scale.ProofStep``), in one statement."""
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO proof_bounds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    step.bound,
+                    step.schedules,
+                    step.elapsed_s,
+                    int(step.exhausted),
+                    step.cut,
+                    json.dumps(sorted({f.violation.kind for f in step.findings})),
+                    time.time(),
+                ),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot write the proof ({exc})") from None
 
     def _offsets(self, name):
         offsets, total = {}, 0
