@@ -27,9 +27,11 @@ entry, and blk_mq_dispatch_wake() dequeues it and reruns the hctx.
     blk_mq_get_driver_tag(): tag word        sbq_wake_ptr(): ws_active, waitqueue_active()
 
    Toggle ``blk-mq-tag-wait-shared-smp-mb`` is its smp_mb() after the add.
-   The runs show the stale reads; the hang they lead to (a failed retry on
-   a rerun that already set SCHED_RESTART) has not been shown, so no
-   variant expects it.
+   The hang needs a failed retry on a rerun that already set SCHED_RESTART;
+   PCT found it once (depth 5, seed 7, 27,119 schedules) with the other two
+   barriers applied, far outside a variant's budget, so no variant expects
+   it: tests/test_tag_wait_shared.py replays that schedule, with and
+   without the toggle (bench/bench_tag_wait_shared.py searches for it).
 
 2. The wake-up's rerun (found by the explorer, with 5266caaf5660 applied):
 
