@@ -110,6 +110,8 @@ class wait_queue_entry:
     __slots__ = ("name", "head", "woken", "parked", "func", "exclusive", "k", "linked")
 
     def __init__(self, name, func=None, k=None):
+        if func is not None and k is None:
+            raise ValueError(f"wait entry {name}: a wake function runs under the head's lock: give the kernel (k)")
         self.name = name
         self.head = None  # the head whose list the entry is on (list_empty(&entry) when None)
         self.woken = True
