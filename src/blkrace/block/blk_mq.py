@@ -932,7 +932,6 @@ TAG_WAIT_RESTART_MB = Patch(
 )
 
 
-# blk_mq_mark_tag_wait(), block/blk-mq.c
 TAG_WAIT_SHARED_MB = Patch(
     "blk-mq-tag-wait-shared-smp-mb",
     "5266caaf5660",
@@ -940,6 +939,7 @@ TAG_WAIT_SHARED_MB = Patch(
 )
 
 
+# blk_mq_mark_tag_wait(), block/blk-mq.c
 async def blk_mq_mark_tag_wait(hctx, rq):
     """blk_mq_mark_tag_wait(), block/blk-mq.c: no driver tag for ``rq``; arrange a rerun
     when one is freed, then retry once (a tag may have been freed meanwhile).
