@@ -100,6 +100,28 @@ def test_a_token_of_an_edited_scenario_file_is_refused(workdir, buggy, tmp_path)
     assert run(tmp_path, "replay", token).returncode == 1  # the same text again: accepted
 
 
+def test_a_token_replays_from_elsewhere_with_scenario_file(workdir, buggy, tmp_path):
+    token = buggy["violations"][0]["token"]
+    # The token names ./my_race.py: from another directory that path is not there.
+    missing = one_line_error(run(tmp_path, "replay", token))
+    assert "does not exist" in missing and "--scenario-file" in missing
+    moved = tmp_path / "elsewhere" / "my_race.py"  # the fingerprint covers its name and bytes
+    moved.parent.mkdir()
+    moved.write_text(tutorial_block())
+    again = run(tmp_path, "replay", token, "--scenario-file", str(moved), "--json")
+    assert again.returncode == 1, again.stderr
+    assert json.loads(again.stdout)["trace"] == buggy["violations"][0]["trace"]
+    # The fingerprint still decides: another text at the new place is refused.
+    moved.write_text(tutorial_block().replace("latency_us=100", "latency_us=101"))
+    refused = one_line_error(run(tmp_path, "replay", token, "--scenario-file", str(moved)))
+    assert "another version of the model or the scenario file" in refused
+    # A built-in scenario's token has no file to point at.
+    builtin = encode(Schedule("budget-rerun", "buggy", "", decode(token).fingerprint, (0,)))
+    assert "--scenario-file does not apply" in one_line_error(
+        run(tmp_path, "replay", builtin, "--scenario-file", str(moved))
+    )
+
+
 def test_parameters_are_checked_recorded_in_the_token_and_replayed(workdir):
     proc = run(workdir, "check", "./my_race.py", "--variant", "buggy", "--param", "nr_readers=4", "--json")
     assert proc.returncode == 1, proc.stderr

@@ -44,7 +44,7 @@ from blkrace.scale import (
 )
 from blkrace.scenarios import registry
 from blkrace.scenarios.base import ENGINE_LIMITS, ParamError, format_value
-from blkrace.scenarios.loader import LoadError
+from blkrace.scenarios.loader import FILE_SEPARATOR, LoadError, looks_like_file
 from blkrace.scenarios.registry import fingerprint_of
 
 EXIT_OK, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_MODEL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -836,6 +836,30 @@ def _check_trace(trace):
         _fail(f"unknown trace mode {trace!r} (valid: {', '.join(TRACE_MODES)})")
 
 
+def _token_scenario(ref, scenario_file):
+    """The scenario a token names; a scenario file may be given where it is now.
+
+    A token names a scenario file by the path `check` was given (``./x.py``
+    or ``x.py::name``), so it replays from the directory it was made in;
+    ``--scenario-file`` points at the file from anywhere else.  The
+    fingerprint still decides: it covers the file's bytes, not its path."""
+    is_file = looks_like_file(ref)
+    if scenario_file is not None:
+        if not is_file:
+            _fail(f"the token is for scenario {ref!r}, not a scenario file: --scenario-file does not apply")
+        _, sep, name = ref.partition(FILE_SEPARATOR)
+        ref = scenario_file + (sep + name if sep else "")
+    try:
+        return registry.resolve(ref)
+    except KeyError:
+        _fail(f"the token is for scenario {ref!r}, which this blkrace does not have")
+    except LoadError as exc:
+        hint = ""
+        if is_file and scenario_file is None:
+            hint = " (replay from the directory the token was made in, or give the file with --scenario-file FILE)"
+        _fail(f"the token is for scenario {ref!r}: {exc}{hint}")
+
+
 @app.command("replay")
 def replay_cmd(
     tokens: list[str] = typer.Argument(  # noqa: B008
@@ -854,6 +878,13 @@ def replay_cmd(
         "window", "--trace", help="Timeline: window (default), full or none. JSON carries every step unless none."
     ),
     html_out: str = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML report."),
+    scenario_file: str = typer.Option(
+        None,
+        "--scenario-file",
+        metavar="FILE",
+        help="Where the token's scenario file is now, if not at the path the token names "
+        "(it names the path given to `check`: run elsewhere or moved).",
+    ),
 ):
     """Replay one schedule exactly, with its trace."""
     _check_trace(trace)
@@ -864,12 +895,7 @@ def replay_cmd(
         except TokenError as exc:
             _fail(f"bad token: {exc}")
     sched = scheds[-1]
-    try:
-        s = registry.resolve(sched.scenario)
-    except KeyError:
-        _fail(f"the token is for scenario {sched.scenario!r}, which this blkrace does not have")
-    except LoadError as exc:
-        _fail(f"the token is for scenario {sched.scenario!r}: {exc}")
+    s = _token_scenario(sched.scenario, scenario_file)
     if sched.variant not in s.variants:
         _fail(f"the token is for variant {sched.variant!r} of {s.name}, which this blkrace does not have")
     fingerprint = fingerprint_of(s)
