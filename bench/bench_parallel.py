@@ -59,18 +59,25 @@ def part_jobs(args):
 
 
 def part_dask(args, jobs2=None):
+    """Dask's defaults, then with its workers' statistical profiler off: the
+    profiler samples every worker's stack every 10 ms in a thread of the
+    worker, which costs a CPU-bound unit a few percent."""
+    import dask
     from distributed import Client, LocalCluster
 
     s, v, recipe = _recipe(args.scenario or "budget-rerun", "fixed")
     if jobs2 is None:
         jobs2, _ = _rate(recipe, s, args.schedules, args.repeats, jobs=2, inline_s=0)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50) as c:
-        with Client(c) as client:
-            rate, _ = _rate(recipe, s, args.schedules, args.repeats, dask=client)
-    print(
-        f"dask: {s.name} --variant {v.name}, {args.schedules} schedules: LocalCluster(2 worker processes) "
-        f"{rate:.0f} schedules/s, --jobs 2 {jobs2:.0f} schedules/s ({rate / jobs2:.2f}x)"
-    )
+    print(f"dask: {s.name} --variant {v.name}, {args.schedules} schedules, LocalCluster(2 worker processes)")
+    for profile in (True, False):
+        with dask.config.set({"distributed.worker.profile.enabled": profile}):
+            with LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+            ) as c:
+                with Client(c) as client:
+                    rate, _ = _rate(recipe, s, args.schedules, args.repeats, dask=client)
+        what = "Dask's defaults      " if profile else "worker profiler off  "
+        print(f"  {what}: {rate:6.0f} schedules/s, --jobs 2 {jobs2:.0f} schedules/s ({rate / jobs2:.2f}x)")
 
 
 def part_portfolio(args):
