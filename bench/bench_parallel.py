@@ -20,6 +20,7 @@ Run:  python bench/bench_parallel.py [--part jobs|dask|portfolio|all] [--seeds 2
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
@@ -112,14 +113,22 @@ def part_portfolio(args):
                         secs.append(hits[0].elapsed_s)
                         counts.append(hits[0].schedule_index + 1)
                         by[hits[0].strategy] = by.get(hits[0].strategy, 0) + 1
-                if len(secs) * 2 > args.seeds:  # a median exists only if most seeds found it
-                    who = f" by {', '.join(f'{k} x{n}' for k, n in sorted(by.items()))}" if name == "portfolio" else ""
+                # The median over every seed, a miss counting as slower than any hit.
+                missed = args.seeds - len(secs)
+                med_s = statistics.median(secs + [math.inf] * missed)
+                med_n = statistics.median(counts + [math.inf] * missed)
+                who = ""
+                if name == "portfolio" and by:
+                    who = f" by {', '.join(f'{k} x{n}' for k, n in sorted(by.items()))}"
+                if med_s != math.inf:
+                    cells.append(f"{name} {med_s:.3f} s / {med_n:.0f} sched ({len(secs)}/{args.seeds}){who}")
+                elif secs:
                     cells.append(
-                        f"{name} {statistics.median(secs):.3f} s / {statistics.median(counts):.0f} sched "
-                        f"({len(secs)}/{args.seeds}){who}"
+                        f"{name} > {args.time_limit} s ({len(secs)}/{args.seeds}; those found: median "
+                        f"{statistics.median(secs):.3f} s / {statistics.median(counts):.0f} sched){who}"
                     )
                 else:
-                    cells.append(f"{name} none ({len(secs)}/{args.seeds})")
+                    cells.append(f"{name} > {args.time_limit} s (0/{args.seeds})")
             print(f"  {s.name:18} {v.name:28} " + "; ".join(cells), flush=True)
 
 
