@@ -10,6 +10,8 @@
 - 99dc264014d5 starts the freeze after nvme_tcp_start_io_queues().
 """
 
+import pytest
+
 from blkrace.block import blk_mq
 from blkrace.block.blk_mq import blk_mq_init_cpuhp
 from blkrace.block.blk_mq_tag import DRAIN_INACTIVE_HCTX
@@ -83,11 +85,11 @@ def test_notify_dead_with_bf0beec0607d_splices_onto_the_cpus_own_hctx(monkeypatc
     assert seen["hctx1_map"] == 1
 
 
-def _csd_locked_during_call(patches):
+def _csd_locked_during_call(patches, smp="v3.16"):
     seen = []
 
     def build(ex):
-        k = boot(ex, nr_cpus=2, patches=patches, hotplug=False)
+        k = boot(ex, nr_cpus=2, patches=patches, hotplug=False, smp=smp)
 
         async def func(k, csd):
             seen.append(bool(csd.flags & CSD_FLAG_LOCK))
@@ -112,6 +114,12 @@ def test_v3_16_flush_calls_then_unlocks():
 
 def test_8053871d0f7f_unlocks_an_async_csd_before_its_call():
     assert _csd_locked_during_call({FLUSH_BEFORE_OFFLINE.name, ASYNC_UNLOCK_FIRST.name}) == [False]
+
+
+def test_a_v5_8_boot_has_v5_8s_smp_c():
+    assert _csd_locked_during_call((), smp="v5.8") == [False]
+    with pytest.raises(ValueError, match="unknown kernel/smp.c baseline 'v4.0'"):
+        _csd_locked_during_call((), smp="v4.0")
 
 
 DRAIN = get("hctx-drain")

@@ -49,7 +49,8 @@ def test_bf0beec0607d_misses_a_request_allocated_before_inactive_and_initialised
     still active; preempted before blk_mq_rq_ctx_init(), it is not counted by the
     drain (rq->mq_hctx is still NULL), and its request is issued after the
     interrupt went.  The recheck once the request is initialised closes it."""
-    build, result = run(DRAIN, DRAIN.variants["fixed"], strategy="random")
+    # A narrow window: random walk's seed 0 reaches it after 7,071 schedules.
+    build, result = run(DRAIN, DRAIN.variants["fixed"], strategy="random", schedules=10_000)
     assert result.kinds() == ["io_error"]
     res, _, _ = replay(build, result.findings[0].choices, max_steps=DRAIN.max_steps)
     steps = [(t.task, t.what, [f.function for f in t.stack]) for t in res.trace if t.kind == "step"]

@@ -71,7 +71,9 @@ def test_reverting_d7d8535f377e_brings_its_own_window_back():
     # The tag wait's barrier applied, two reads each: what is left is
     # d7d8535f377e's pair, the splice onto hctx->dispatch against the
     # completion's clear of SCHED_RESTART and its look at the list.
-    build, result = _first_finding("d7d8535f377e-reverted", (0, 1, 2), 3000)
+    # Rare: PCT seeds 3-14 at 5,000 schedules each find it on seeds 3, 4, 5, 8,
+    # 10 and 12 (at 3,491, 3,687, 1,136, 1,623, 198 and 2,478).
+    build, result = _first_finding("d7d8535f377e-reverted", (5, 10), 3000)
     assert result.kinds() == ["stall"]
     res, _, _ = replay(build, result.findings[0].choices, max_steps=SCENARIO.max_steps)
     stale = [

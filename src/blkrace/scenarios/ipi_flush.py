@@ -65,7 +65,7 @@ async def unchecked_sender(k, target, rounds):
 
 class IpiFlush(Scenario):
     def build(self, execution, variant):
-        k = boot(execution, nr_cpus=3, patches=variant.patches)
+        k = boot(execution, nr_cpus=3, patches=variant.patches, smp="v3.16")  # seed 003's kernel/smp.c
         nb = null_add_dev(k, nr_hw_queues=1, hw_queue_depth=4, completion_us=100, managed_irqs=False, irq_cpus=[[1]])
         q = nb.q
         task_run_on_cpu(k, sync_reader, "dd", 2, q, 2)

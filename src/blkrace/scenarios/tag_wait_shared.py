@@ -59,20 +59,16 @@ from blkrace.block.blk_mq_sched import ORDER_DISPATCH_RESTART
 from blkrace.drivers.null_blk import null_add_dev
 from blkrace.kernel.boot import boot
 from blkrace.kernel.sched import task_run_on_cpu
-from blkrace.kernel.smp import ASYNC_UNLOCK_FIRST, FLUSH_BEFORE_OFFLINE
 from blkrace.scenarios.base import Param, Scenario, Variant
 from blkrace.scenarios.checks import check_bios
 from blkrace.scenarios.workloads import sync_reader
 
-V5_8_SMP = frozenset({FLUSH_BEFORE_OFFLINE.name, ASYNC_UNLOCK_FIRST.name})
-
 
 class TagWaitShared(Scenario):
     def build(self, execution, variant):
-        # v5.8's kernel/smp.c: the IPI handler flushes the queue (8d056c48e486,
-        # v3.16) and unlocks an async csd before its call (8053871d0f7f, v4.0),
-        # so a request completed by IPI can be reused at once.
-        k = boot(execution, nr_cpus=2, patches=variant.patches | V5_8_SMP, hotplug=False)
+        # boot()'s v5.8 kernel/smp.c unlocks an async csd before its call
+        # (8053871d0f7f, v4.0), so a request completed by IPI can be reused at once.
+        k = boot(execution, nr_cpus=2, patches=variant.patches, hotplug=False)
         us = None if variant.params["irqmode"] == "none" else 100
         nb0 = null_add_dev(k, "nullb0", nr_hw_queues=1, hw_queue_depth=1, completion_us=us, managed_irqs=False)
         nb1 = null_add_dev(k, "nullb1", completion_us=us, managed_irqs=False, tag_set=nb0.tag_set)
