@@ -842,7 +842,8 @@ def _token_scenario(ref, scenario_file):
     A token names a scenario file by the path `check` was given (``./x.py``
     or ``x.py::name``), so it replays from the directory it was made in;
     ``--scenario-file`` points at the file from anywhere else.  The
-    fingerprint still decides: it covers the file's bytes, not its path."""
+    fingerprint still decides: it covers the file's name and bytes, not its
+    directory."""
     is_file = looks_like_file(ref)
     if scenario_file is not None:
         if not is_file:
